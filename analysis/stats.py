@@ -1,0 +1,120 @@
+"""Paired statistics for reg vs reg+cls comparisons (PROTOCOL.md section 4).
+
+Runs are compared in pairs that share everything but the loss (function, data seed and
+model seed; or the same test sample). We report the relative change of the mean, a
+bootstrap 95% CI for it (pairs resampled together), the win rate, a Wilcoxon signed-rank
+p-value and a paired t-test, and Holm-correct across the cells of a table.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from analysis.errors import InputError
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Baseline ``a`` (reg) against treatment ``b`` (reg+cls) on paired values (lower is better)."""
+
+    n_pairs: int
+    mean_a: float
+    mean_b: float
+    rel_change: float
+    ci_low: float
+    ci_high: float
+    win_rate: float
+    p_wilcoxon: float
+    p_ttest: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _paired_arrays(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise InputError(f"paired samples differ in length: {a.size} vs {b.size}")
+    keep = np.isfinite(a) & np.isfinite(b)
+    return a[keep], b[keep]
+
+
+def bootstrap_rel_change_ci(
+    a: np.ndarray, b: np.ndarray, num_resamples: int = 10_000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of ``mean(b) / mean(a) - 1``, resampling pairs together."""
+    a, b = _paired_arrays(a, b)
+    if a.size < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, a.size, size=(num_resamples, a.size))
+    # Sums via bincount-free gathers in chunks keep memory modest for large samples.
+    ratios = np.empty(num_resamples)
+    chunk = max(1, 4_000_000 // a.size)
+    for start in range(0, num_resamples, chunk):
+        rows = index[start:start + chunk]
+        ratios[start:start + chunk] = b[rows].mean(axis=1) / a[rows].mean(axis=1) - 1.0
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(ratios, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def wilcoxon_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of ``b - a`` (1.0 when every difference is 0)."""
+    a, b = _paired_arrays(a, b)
+    diff = b - a
+    if a.size < 2:
+        return math.nan
+    if not np.any(diff != 0):
+        return 1.0
+    return float(stats.wilcoxon(diff, zero_method="wilcox").pvalue)
+
+
+def paired_t_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided paired t-test p-value (1.0 when every difference is equal to 0)."""
+    a, b = _paired_arrays(a, b)
+    if a.size < 2:
+        return math.nan
+    diff = b - a
+    if np.all(diff == diff[0]):
+        return 1.0 if diff[0] == 0 else 0.0
+    return float(stats.ttest_rel(b, a).pvalue)
+
+
+def compare_paired(
+    a: np.ndarray, b: np.ndarray, num_resamples: int = 10_000, seed: int = 0
+) -> PairedComparison:
+    """All paired statistics of baseline ``a`` vs treatment ``b`` (non-finite pairs dropped)."""
+    a, b = _paired_arrays(a, b)
+    if a.size == 0:
+        nan = math.nan
+        return PairedComparison(0, nan, nan, nan, nan, nan, nan, nan, nan)
+    mean_a, mean_b = float(a.mean()), float(b.mean())
+    ci_low, ci_high = bootstrap_rel_change_ci(a, b, num_resamples, seed)
+    return PairedComparison(
+        n_pairs=int(a.size),
+        mean_a=mean_a,
+        mean_b=mean_b,
+        rel_change=mean_b / mean_a - 1.0 if mean_a != 0 else math.nan,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        win_rate=float(np.mean(b < a)),
+        p_wilcoxon=wilcoxon_p(a, b),
+        p_ttest=paired_t_p(a, b),
+    )
+
+
+def holm(p_values: list[float] | np.ndarray) -> np.ndarray:
+    """Holm-adjusted p-values; NaN entries stay NaN and do not count as tests."""
+    p = np.asarray(p_values, dtype=np.float64)
+    adjusted = np.full(p.shape, np.nan)
+    finite = np.isfinite(p)
+    if finite.any():
+        adjusted[finite] = multipletests(p[finite], method="holm")[1]
+    return adjusted

@@ -1,0 +1,372 @@
+"""The controlled 1D data protocol of the study (PROTOCOL.md section 2).
+
+Targets are ``f(x) = A sin(Cx) + B sin(Dx)`` on ``x in [-1, 1]``. A dataset is fixed by
+(function index, setting, sampling, data seed); the same four values give bit-identical
+arrays on any machine, because every draw comes from a NumPy ``Generator`` (PCG64) seeded
+by those values, never from global state.
+
+Samplings act on the target: *uniform* fills 1024 equal-width target bins equally;
+*mild / moderate / severe* put most points in a window ``m ± std·(y_max − y_min)`` around a
+random peak ``m`` (std = 0.3 / 0.1 / 0.03), filled equally over 1024 sub-bins, on top of a
+thin background of about six points per full-range bin so that no target value is absent.
+The test split is always the uniform sampling's test split (balanced evaluation).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from analysis.errors import InputError
+from analysis.files import atomic_path
+
+SETTINGS = ("clean", "noisy", "ood")
+SAMPLINGS = ("uniform", "mild", "moderate", "severe")
+WINDOW_STD = {"mild": 0.3, "moderate": 0.1, "severe": 0.03}
+NOISE_STD = 0.1
+DATA_SEEDS = (2732, 9845, 3264, 4859, 9225)
+MODEL_SEEDS = (0, 421, 8125, 2481, 849)
+NUM_FUNCTIONS = 10
+NUM_POINTS = 60_000
+TARGET_BINS = 1024
+CANDIDATE_POOL = 100_000
+BACKGROUND_PER_BIN = 6
+OOD_INTERVALS = 9
+OOD_WIDTH = 1.0 / 4.5
+OOD_EDGE_STD = 1.0 / 18.0
+
+
+@dataclass(frozen=True)
+class SineFunction:
+    """``f(x) = a sin(c x) + b sin(d x)``."""
+
+    a: float
+    b: float
+    c: int
+    d: int
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return self.a * np.sin(self.c * x) + self.b * np.sin(self.d * x)
+
+
+def sine_functions(count: int = NUM_FUNCTIONS, function_seed: int = 0) -> list[SineFunction]:
+    """The first ``count`` functions of the family drawn with Python's ``random.seed(seed)``.
+
+    Seed 0 gives the paper's ten: function 0 is (0.8444, 0.6556, 22, 7).
+    """
+    if count < 0:
+        raise InputError(f"function count must be >= 0, got {count}")
+    draw = random.Random(function_seed)
+    functions = []
+    for _ in range(count):
+        a = draw.random()
+        c = draw.randint(9, 30)
+        functions.append(SineFunction(a=a, b=1.5 - a, c=c, d=c // 3))
+    return functions
+
+
+def sine_function(index: int, function_seed: int = 0) -> SineFunction:
+    """Function number ``index`` (0-based) of the family for ``function_seed``."""
+    if int(index) != index or index < 0:
+        raise InputError(f"function index must be a non-negative integer, got {index!r}")
+    return sine_functions(int(index) + 1, function_seed)[-1]
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: inputs ``x`` and targets ``y``, both 1D float64."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A 1D dataset: train and val from the chosen sampling, test always uniform."""
+
+    train: Split
+    val: Split
+    test: Split
+    function: SineFunction
+    setting: str
+    sampling: str
+    data_seed: int
+    peak: float | None
+    x_intervals: dict[str, list[tuple[float, float]]]
+
+
+def ood_intervals(data_seed: int) -> dict[str, list[tuple[float, float]]]:
+    """The OOD x-intervals per split: nine consecutive intervals, 0,3,6 train, 1,4,7 val, rest test.
+
+    Each right edge is extended by ``|N(0, (1/18)^2)|`` and clipped at 1, so neighbours may
+    overlap slightly at their shared edge; they never share an interior point otherwise.
+    """
+    rng = np.random.default_rng([int(data_seed), 0xD0D])
+    lefts = -1.0 + OOD_WIDTH * np.arange(OOD_INTERVALS)
+    rights = np.minimum(lefts + OOD_WIDTH + np.abs(rng.normal(0.0, OOD_EDGE_STD, OOD_INTERVALS)),
+                        1.0)
+    intervals = {"train": [], "val": [], "test": []}
+    for i, (low, high) in enumerate(zip(lefts, rights, strict=True)):
+        intervals[("train", "val", "test")[i % 3]].append((float(low), float(high)))
+    return intervals
+
+
+def _ood_disjoint(intervals: dict[str, list[tuple[float, float]]]) -> dict[str, list]:
+    """Clip each interval at the next interval's left edge so that splits are disjoint in x.
+
+    The extended right edge of interval ``i`` may run into interval ``i + 1``, which belongs
+    to another split; the original protocol let them overlap, ours keeps x disjoint across
+    splits as an out-of-distribution split must be.
+    """
+    ordered = sorted((iv, name) for name, ivs in intervals.items() for iv in ivs)
+    clipped = {name: [] for name in intervals}
+    for i, ((low, high), name) in enumerate(ordered):
+        if i + 1 < len(ordered):
+            high = min(high, ordered[i + 1][0][0])
+        clipped[name].append((low, high))
+    return clipped
+
+
+def _candidates(
+    function: SineFunction, intervals: list[tuple[float, float]], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A pool of x drawn uniformly over the union of ``intervals``, with clean targets."""
+    lows = np.array([iv[0] for iv in intervals])
+    widths = np.array([iv[1] - iv[0] for iv in intervals])
+    which = rng.choice(len(intervals), size=CANDIDATE_POOL, p=widths / widths.sum())
+    x = lows[which] + widths[which] * rng.random(CANDIDATE_POOL)
+    return x, function(x)
+
+
+def _fill_bins(
+    pool_y: np.ndarray,
+    edges: np.ndarray,
+    per_bin: np.ndarray,
+    rng: np.random.Generator,
+    replace: bool,
+) -> np.ndarray:
+    """Indices of ``per_bin[i]`` pool points drawn among those whose target is in bin ``i``.
+
+    With ``replace=False`` a bin gives at most the points it has.
+    """
+    which = np.searchsorted(edges, pool_y, side="right") - 1
+    which[pool_y == edges[-1]] = len(edges) - 2
+    inside = np.flatnonzero((which >= 0) & (which < len(edges) - 1))
+    order = inside[np.argsort(which[inside], kind="stable")]
+    starts = np.searchsorted(which[order], np.arange(len(edges)))
+    chosen = []
+    for i in range(len(edges) - 1):
+        size = starts[i + 1] - starts[i]
+        if size and per_bin[i]:
+            if replace:
+                picks = rng.integers(0, size, per_bin[i])
+            else:
+                picks = rng.permutation(size)[:per_bin[i]]
+            chosen.append(order[starts[i] + picks])
+    return np.concatenate(chosen) if chosen else np.empty(0, dtype=np.int64)
+
+
+def _occupied_bins(pool_y: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    counts, _ = np.histogram(pool_y, bins=edges)
+    return counts > 0
+
+
+def _equal_shares(total: int, slots: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Spread ``total`` points over the True ``slots`` as equally as possible."""
+    per_bin = np.zeros(slots.size, dtype=np.int64)
+    index = np.flatnonzero(slots)
+    if index.size == 0 or total <= 0:
+        return per_bin
+    per_bin[index] = total // index.size
+    per_bin[rng.choice(index, total % index.size, replace=False)] += 1
+    return per_bin
+
+
+def select_by_target(
+    pool_y: np.ndarray,
+    num_points: int,
+    sampling: str,
+    peak: float | None,
+    rng: np.random.Generator,
+    background_per_bin: int = BACKGROUND_PER_BIN,
+    replace: bool = True,
+    num_bins: int = TARGET_BINS,
+) -> np.ndarray:
+    """Indices of about ``num_points`` pool points drawn with ``sampling`` on their targets.
+
+    The one implementation of the study's samplings, used for the sines (a pool of x with
+    their f(x)) and for real tables (a pool of rows with their targets). *uniform* fills
+    ``num_bins`` equal-width target bins equally; a window sampling spends
+    ``background_per_bin`` points per occupied full-range bin and the rest equally over
+    ``num_bins`` sub-bins of ``peak ± std·(y_max − y_min)``. The result is shuffled and cut
+    to ``num_points``; without replacement a sparse pool can give fewer.
+    """
+    _check_choice("sampling", sampling, SAMPLINGS)
+    pool_y = np.asarray(pool_y, dtype=np.float64)
+    full_edges = np.linspace(pool_y.min(), pool_y.max(), num_bins + 1)
+    full_occupied = _occupied_bins(pool_y, full_edges)
+    if sampling == "uniform":
+        per_bin = np.where(full_occupied, num_points // num_bins + 1, 0)
+        chosen = _fill_bins(pool_y, full_edges, per_bin, rng, replace)
+    else:
+        if peak is None:
+            raise InputError(f"sampling {sampling!r} needs a peak")
+        background = np.where(full_occupied, background_per_bin, 0)
+        half_width = WINDOW_STD[sampling] * (pool_y.max() - pool_y.min())
+        window_edges = np.linspace(peak - half_width, peak + half_width, num_bins + 1)
+        window_total = num_points - int(background.sum())
+        window = _equal_shares(window_total, _occupied_bins(pool_y, window_edges), rng)
+        background_pick = _fill_bins(pool_y, full_edges, background, rng, replace)
+        if not replace:  # the window draws from what the background left
+            left = np.setdiff1d(np.arange(pool_y.size), background_pick)
+            window_pick = left[_fill_bins(pool_y[left], window_edges, window, rng, replace)]
+        else:
+            window_pick = _fill_bins(pool_y, window_edges, window, rng, replace)
+        chosen = np.concatenate([window_pick, background_pick])
+    return rng.permutation(chosen)[:num_points]
+
+
+def _sample_x(
+    function: SineFunction,
+    intervals: list[tuple[float, float]],
+    num_points: int,
+    sampling: str,
+    peak: float | None,
+    background_per_bin: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Exactly ``num_points`` x values (shuffled) drawn with ``sampling`` on the target."""
+    pool_x, pool_y = _candidates(function, intervals, rng)
+    return pool_x[select_by_target(pool_y, num_points, sampling, peak, rng, background_per_bin)]
+
+
+def _rng(data_seed: int, function_index: int, function_seed: int, setting: str, sampling: str):
+    key = [int(data_seed), int(function_seed), int(function_index),
+           SETTINGS.index(setting), SAMPLINGS.index(sampling)]
+    return np.random.default_rng(key)
+
+
+def _draw_peak(
+    function: SineFunction,
+    split_intervals: list[list[tuple[float, float]]],
+    rng: np.random.Generator,
+) -> float:
+    """A peak ``m ~ U(y_min, y_max)`` that lies inside the target range of every given split."""
+    ranges = []
+    for intervals in split_intervals:
+        grid = np.concatenate([np.linspace(low, high, 20_001) for low, high in intervals])
+        ranges.append((function(grid).min(), function(grid).max()))
+    y_min = min(r[0] for r in ranges)
+    y_max = max(r[1] for r in ranges)
+    for _ in range(10_000):
+        peak = float(rng.uniform(y_min, y_max))
+        if all(low <= peak <= high for low, high in ranges):
+            return peak
+    raise InputError("no target value is shared by the train, val and test x-ranges")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise InputError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+
+
+def _splits(
+    function: SineFunction,
+    setting: str,
+    sampling: str,
+    num_points: int,
+    peak: float | None,
+    intervals: dict[str, list[tuple[float, float]]],
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """x of train, val and test for one sampling (before noise)."""
+    third = num_points // 3
+    if setting == "ood":
+        # Each split is sampled on its own x-range, with a third of the background.
+        return {name: _sample_x(function, intervals[name], third, sampling, peak,
+                                BACKGROUND_PER_BIN // 3, rng)
+                for name in ("train", "val", "test")}
+    x = _sample_x(function, [(-1.0, 1.0)], 3 * third, sampling, peak, BACKGROUND_PER_BIN, rng)
+    return {"train": x[:third], "val": x[third:2 * third], "test": x[2 * third:]}
+
+
+def make_dataset(
+    function_index: int,
+    setting: str,
+    sampling: str,
+    data_seed: int,
+    num_points: int = NUM_POINTS,
+    function_seed: int = 0,
+) -> Dataset:
+    """The dataset of PROTOCOL §2 for one (function, setting, sampling, data seed).
+
+    ``num_points`` (default 60,000) are split in thirds. Train and val come from
+    ``sampling``; test is the test third of the uniform sampling with the same function,
+    setting and seed. In the noisy setting ``N(0, 0.1²)`` noise is added to every target.
+    """
+    _check_choice("setting", setting, SETTINGS)
+    _check_choice("sampling", sampling, SAMPLINGS)
+    if num_points < 3 * 3:
+        raise InputError(f"need at least 9 points, got {num_points}")
+    function = sine_function(function_index, function_seed)
+    intervals = (_ood_disjoint(ood_intervals(data_seed)) if setting == "ood"
+                 else {name: [(-1.0, 1.0)] for name in ("train", "val", "test")})
+
+    uniform_rng = _rng(data_seed, function_index, function_seed, setting, "uniform")
+    uniform_x = _splits(function, setting, "uniform", num_points, None, intervals, uniform_rng)
+    if sampling == "uniform":
+        x, rng, peak = uniform_x, uniform_rng, None
+    else:
+        rng = _rng(data_seed, function_index, function_seed, setting, sampling)
+        peak = _draw_peak(function, list(intervals.values()) if setting == "ood"
+                          else [[(-1.0, 1.0)]], rng)
+        x = _splits(function, setting, sampling, num_points, peak, intervals, rng)
+        x["test"] = uniform_x["test"]
+
+    splits = {}
+    for name in ("train", "val", "test"):
+        y = function(x[name])
+        if setting == "noisy":
+            # Noise draws come after all sampling draws, from a stream of their own.
+            noise_rng = np.random.default_rng(
+                [int(data_seed), int(function_seed), int(function_index), 7,
+                 ("train", "val", "test").index(name),
+                 SAMPLINGS.index("uniform" if name == "test" else sampling)])
+            y = y + noise_rng.normal(0.0, NOISE_STD, y.shape)
+        splits[name] = Split(x=x[name], y=y)
+    return Dataset(train=splits["train"], val=splits["val"], test=splits["test"],
+                   function=function, setting=setting, sampling=sampling,
+                   data_seed=int(data_seed), peak=peak, x_intervals=intervals)
+
+
+def data_seed(seed_index: int) -> int:
+    """The data seed of seed index ``0..4`` (numpy.random.seed(0); randint(0, 10000, 5))."""
+    if int(seed_index) != seed_index or not 0 <= seed_index < len(DATA_SEEDS):
+        raise InputError(f"seed index must be in 0..{len(DATA_SEEDS) - 1}, got {seed_index!r}")
+    return DATA_SEEDS[int(seed_index)]
+
+
+def save_dataset(dataset: Dataset, directory: Path) -> list[Path]:
+    """Write ``train.csv``, ``val.csv`` and ``test.csv`` (header ``x,y``, full precision)."""
+    written = []
+    for name in ("train", "val", "test"):
+        split = getattr(dataset, name)
+        target = Path(directory) / f"{name}.csv"
+        with atomic_path(target) as temporary:
+            np.savetxt(temporary, np.column_stack([split.x, split.y]), delimiter=",",
+                       header="x,y", comments="", fmt="%.17g")
+        written.append(target)
+    return written
+
+
+def load_split(path: Path) -> Split:
+    """Read a split CSV written by :func:`save_dataset`."""
+    try:
+        table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    except (OSError, ValueError) as error:
+        raise InputError(f"cannot read {path}: {error}") from None
+    return Split(x=table[:, 0], y=table[:, 1])
