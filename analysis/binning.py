@@ -95,6 +95,7 @@ def equal_frequency_edges(
     image = np.maximum.accumulate(np.where(nonempty, image, -1))
     cut = image[1:] != image[:-1]
     interior = between[cut]
+    interior = interior[(interior > low) & (interior < high)]  # float midpoints can round onto an end
     return np.concatenate(([low], interior, [high]))
 
 

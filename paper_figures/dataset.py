@@ -17,7 +17,7 @@ def plot_dataset(dataset: Dataset, path_without_suffix: Path, formats=("png",)) 
     grid = np.linspace(-1, 1, 4001)
     left.plot(grid, dataset.function(grid), color="black", lw=0.8, label="f(x)", zorder=3)
     rng = np.random.default_rng(0)
-    for name in ("train", "val", "test"):
+    for name in ("test", "val", "train"):  # training points on top
         split = getattr(dataset, name)
         shown = rng.choice(split.x.size, size=min(2000, split.x.size), replace=False)
         left.scatter(split.x[shown], split.y[shown], s=3, alpha=0.5, color=SPLIT_COLORS[name],
