@@ -1,0 +1,59 @@
+"""Real data: test error per target bin for reg and reg+cls, training histogram beneath.
+
+The top panel shows where along the target the class loss helps or hurts (MAE per
+balanced test bin, averaged over seeds); the bottom panel shows how many training rows
+each region had, coloured by shot group, so the error curve can be read against the
+imbalance that the theory says drives the gain.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from analysis.binning import assign_labels
+from paper_figures.style import plt, save_figure
+from realdata.evaluate import bin_shots
+
+MODEL_COLORS = {"reg": "#4c72b0", "reg+cls": "#c44e52"}
+SHOT_COLORS = {"many": "#8c8c8c", "medium": "#dd8452", "few": "#c44e52"}
+
+
+def mae_per_bin(prediction: np.ndarray, target: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """MAE per bin of ``edges`` (NaN for empty bins), averaged over the seeds (rows)."""
+    bins = assign_labels(target, edges)
+    errors = np.abs(np.atleast_2d(prediction) - target).mean(axis=0)
+    sums = np.bincount(bins, weights=errors, minlength=len(edges) - 1)
+    counts = np.bincount(bins, minlength=len(edges) - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / counts, np.nan)
+
+
+def plot_error_per_bin(runs, path_without_suffix: Path, formats=("png", "pdf")) -> list[Path]:
+    """Write the two-panel figure for one experiment (``realdata.report.ExperimentRuns``)."""
+    config, arrays = runs.config, runs.arrays
+    split_edges, shot_edges = arrays["split_edges"], arrays["shot_edges"]
+    train_counts = arrays["train_counts"]
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 5.2), sharex=True,
+                                         gridspec_kw={"height_ratios": [2, 1]})
+    centers = (split_edges[:-1] + split_edges[1:]) / 2
+    for model, prediction in runs.prediction.items():
+        top.plot(centers, mae_per_bin(prediction, runs.target, split_edges), "o-",
+                 color=MODEL_COLORS[model], label=model, markersize=4)
+    top.set_ylabel("test MAE per bin")
+    top.set_title(f"{config['dataset']} ({config['sampling']}), {len(runs.seeds)} seeds, "
+                  f"{config['per_bin']} test rows per bin", fontsize=10)
+    top.legend(frameon=False)
+    shots = bin_shots(train_counts, config["shots"]["many"], config["shots"]["few"])
+    widths = np.diff(shot_edges)
+    for shot, color in SHOT_COLORS.items():
+        keep = (shots == shot) & (train_counts > 0)
+        bottom.bar(shot_edges[:-1][keep], train_counts[keep],
+                   width=widths[keep], align="edge", color=color, label=f"{shot} shot")
+    bottom.set_yscale("log")
+    bottom.set_ylabel("train count")
+    bottom.set_xlabel(f"{config['dataset']}: {config.get('target_name', 'target')}")
+    bottom.legend(frameon=False, fontsize=8, ncol=3)
+    figure.tight_layout()
+    return save_figure(figure, path_without_suffix, formats)

