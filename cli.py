@@ -110,6 +110,26 @@ def figures_data(out_dir) -> None:
         click.echo(str(path))
 
 
+@figures.command("theory")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Folder for the figures.")
+@click.option("--store", "store_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Simulate results folder: adds predicted vs measured.")
+def figures_theory(out_dir, store_dir) -> None:
+    """Theory figures: gap over y, captured fraction vs C, σ sensitivity (and the check).
+
+    \b
+    Example:
+      clsreg figures theory --out figs
+      clsreg figures theory --out figs --store runs/paper
+    """
+    from analysis.files import ensure_dir
+    from paper_figures.theory_figures import write_all
+
+    for path in write_all(ensure_dir(out_dir), store_dir):
+        click.echo(str(path))
+
+
 # --------------------------------------------------------------------------- realdata
 @cli.group()
 def realdata() -> None:
@@ -224,6 +244,168 @@ def realdata_series(dataset, seeds, train_size, num_classes, binning, lam, epoch
     for path in written:
         click.echo(str(path))
 
+
+# --------------------------------------------------------------------------- theory
+@cli.group()
+def theory() -> None:
+    """The balanced-vs-imbalanced gap: derivation, predictions, check, practitioner's tool."""
+
+
+@theory.command("derive")
+@click.option("--latex/--text", default=False, show_default=True,
+              help="Print the closed forms as LaTeX instead of plain text.")
+def theory_derive(latex) -> None:
+    """Derive the closed forms (sympy) for Gaussian and window-mixture targets and print them.
+
+    \b
+    Example:
+      clsreg theory derive
+      clsreg theory derive --latex
+    """
+    from analysis.theory_symbolic import derive, format_derivation
+
+    click.echo(format_derivation(derive(), latex=latex))
+
+
+@theory.command("predict")
+@click.option("--preset", type=click.Choice(["paper", "small"]), default="paper",
+              show_default=True, help="Grid of datasets (paper: all of PROTOCOL §2).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Folder for predictions.csv and sigma_sensitivity.csv.")
+@click.option("--sigma-fraction", type=click.FloatRange(min=0, min_open=True), default=0.075,
+              show_default=True, help="Effective σ as a fraction of the target range.")
+@click.option("--sigma-from", "sigma_store", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Results folder: σ = RMSE of reg on uniform data instead.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Worker processes.")
+def theory_predict(preset, out_dir, sigma_fraction, sigma_store, workers) -> None:
+    """Predict excess_mse and captured_fraction for every 1D dataset of the protocol.
+
+    \b
+    Example:
+      clsreg theory predict --preset paper --out theory
+    """
+    import pandas as pd
+
+    from analysis.files import ensure_dir
+    from simulate.theory_link import (
+        PRESETS,
+        measured_uniform_rmse,
+        predict_protocol,
+        sigma_sensitivity,
+        write_rows,
+    )
+
+    grid = PRESETS[preset]
+    measured = measured_uniform_rmse(sigma_store) if sigma_store is not None else None
+    out_dir = ensure_dir(out_dir)
+    rows = predict_protocol(grid["settings"], grid["samplings"], grid["functions"],
+                            grid["seeds"], grid["class_counts"], grid["binnings"],
+                            sigma_fraction, measured, workers=workers, progress=True)
+    path = write_rows(rows, out_dir / "predictions.csv")
+    sensitivity = sigma_sensitivity(functions=grid["functions"], workers=workers,
+                                    progress=True)
+    sens_path = write_rows(sensitivity, out_dir / "sigma_sensitivity.csv")
+    frame = pd.DataFrame(rows)
+    summary = (frame[(frame["num_classes"] == frame["num_classes"].max())]
+               .groupby(["setting", "binning", "sampling"], sort=False)
+               [["excess_mse", "relative_excess", "captured_fraction"]].mean())
+    click.echo(summary.to_string(float_format=lambda v: f"{v:.4g}"))
+    click.echo(f"{len(rows)} rows -> {path}\n{len(sensitivity)} rows -> {sens_path}")
+
+
+@theory.command("bound")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="CSV for the grid (window std, σ, C, binning, slack, ...).")
+def theory_bound(out_file) -> None:
+    """Check bound (4) and the captured fraction over a grid of window std, σ, C and binning.
+
+    \b
+    Example:
+      clsreg theory bound --out bound_grid.csv
+    """
+    import pandas as pd
+
+    from analysis.files import atomic_path, ensure_dir
+    from analysis.theory import bound_grid
+
+    rows = [{"window_std": r.window_std, "sigma": r.sigma, "num_classes": r.num_classes,
+             "binning": r.binning, "captured_fraction": r.captured_fraction,
+             "l_bal_reg": r.bound.l_bal_reg, "l_imb_reg": r.bound.l_imb_reg,
+             "l_bal_ce": r.bound.l_bal_ce, "l_imb_ce": r.bound.l_imb_ce,
+             "mean_within": r.bound.mean_within, "slack": r.bound.slack,
+             "holds": r.bound.holds} for r in bound_grid()]
+    frame = pd.DataFrame(rows)
+    ensure_dir(Path(out_file).resolve().parent)
+    with atomic_path(out_file) as temporary:
+        frame.to_csv(temporary, index=False, float_format="%.10g")
+    click.echo(f"bound (4) holds at {int(frame['holds'].sum())} of {len(frame)} grid points; "
+               f"smallest slack {frame['slack'].min():.4g} nats -> {out_file}")
+
+
+@theory.command("check")
+@click.argument("sim_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--predictions", "predictions_file", default=None,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="predictions.csv from `theory predict` (default: computed for the store).")
+@click.option("--sigma-fraction", type=click.FloatRange(min=0, min_open=True), default=0.075,
+              show_default=True, help="Effective σ when predictions are computed here.")
+def theory_check(sim_dir, predictions_file, sigma_fraction) -> None:
+    """Correlate predicted excess_mse with the measured reg − reg+cls MSE of a sweep.
+
+    \b
+    Example:
+      clsreg theory check runs/paper
+      clsreg theory check runs/paper --predictions theory/predictions.csv
+    """
+    from simulate.theory_link import (
+        check_cells,
+        format_check,
+        join_cells,
+        measured_pairs,
+        predictions_for_pairs,
+        read_predictions,
+    )
+
+    pairs = measured_pairs(sim_dir)
+    predictions = (read_predictions(predictions_file) if predictions_file is not None
+                   else predictions_for_pairs(pairs, sigma_fraction))
+    cells = join_cells(pairs, predictions)
+    if not cells:
+        raise InputError("no cell of the store matches a prediction (setting, sampling, "
+                         "function, data seed, classes, binning)")
+    click.echo(format_check(check_cells(cells)))
+
+
+@theory.command("gap")
+@click.option("--samples", "samples_file", required=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="CSV of training targets.")
+@click.option("--column", required=True, help="Column of the targets.")
+@click.option("--range", "value_range", type=float, nargs=2, default=None,
+              help="Target range A B (default: min and max of the column).")
+@click.option("--sigma", type=float, default=None,
+              help="Predictive scale: validation RMSE of a plain regressor "
+                   "(default: 0.075 x range).")
+@click.option("--json", "as_json", is_flag=True, default=False,
+              help="Print one JSON object instead of text.")
+def theory_gap(samples_file, column, value_range, sigma, as_json) -> None:
+    """Will a classification loss help? Gap, excess MSE and recommended classes for targets.
+
+    \b
+    Example:
+      clsreg theory gap --samples train.csv --column age
+      clsreg theory gap --samples train.csv --column age --range 0 100 --sigma 8 --json
+    """
+    import json
+
+    from analysis.theory_gap import format_report, gap_report, read_target_column
+
+    values = read_target_column(samples_file, column)
+    report = gap_report(values, tuple(value_range) if value_range else None, sigma)
+    if as_json:
+        click.echo(json.dumps(report.as_json_dict()))
+    else:
+        click.echo(format_report(report))
 
 
 def main() -> None:

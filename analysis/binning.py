@@ -95,7 +95,8 @@ def equal_frequency_edges(
     image = np.maximum.accumulate(np.where(nonempty, image, -1))
     cut = image[1:] != image[:-1]
     interior = between[cut]
-    interior = interior[(interior > low) & (interior < high)]  # float midpoints can round onto an end
+    # A float midpoint can round onto an end of the range; such a cut would make an empty bin.
+    interior = interior[(interior > low) & (interior < high)]
     return np.concatenate(([low], interior, [high]))
 
 

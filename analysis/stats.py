@@ -118,3 +118,25 @@ def holm(p_values: list[float] | np.ndarray) -> np.ndarray:
     if finite.any():
         adjusted[finite] = multipletests(p[finite], method="holm")[1]
     return adjusted
+
+
+def spearman_ci(
+    x: np.ndarray, y: np.ndarray, num_resamples: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float, float, float]:
+    """Spearman ρ, its two-sided p-value and a percentile bootstrap CI (cells resampled)."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan, math.nan, math.nan, math.nan
+    result = stats.spearmanr(x, y)
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, x.size, size=(num_resamples, x.size))
+    rx = stats.rankdata(x[index], axis=1)
+    ry = stats.rankdata(y[index], axis=1)
+    rx -= rx.mean(axis=1, keepdims=True)
+    ry -= ry.mean(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = (rx * ry).sum(1) / np.sqrt((rx ** 2).sum(1) * (ry ** 2).sum(1))
+    rho = rho[np.isfinite(rho)]
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(rho, [tail, 1.0 - tail]) if rho.size else (math.nan, math.nan)
+    return float(result.statistic), float(result.pvalue), float(low), float(high)

@@ -294,6 +294,34 @@ def _splits(
     return {"train": x[:third], "val": x[third:2 * third], "test": x[2 * third:]}
 
 
+def split_intervals(setting: str, data_seed: int) -> dict[str, list[tuple[float, float]]]:
+    """The x-intervals each split is drawn from: all of [-1, 1], or the disjoint OOD ones."""
+    _check_choice("setting", setting, SETTINGS)
+    if setting == "ood":
+        return _ood_disjoint(ood_intervals(data_seed))
+    return {name: [(-1.0, 1.0)] for name in ("train", "val", "test")}
+
+
+def _peak_and_rng(
+    function_index: int, setting: str, sampling: str, data_seed: int, function_seed: int
+) -> tuple[float, np.random.Generator]:
+    """The window peak (the first draw of the sampling's stream) and the stream after it."""
+    rng = _rng(data_seed, function_index, function_seed, setting, sampling)
+    function = sine_function(function_index, function_seed)
+    peak = _draw_peak(function, list(split_intervals(setting, data_seed).values()), rng)
+    return peak, rng
+
+
+def dataset_peak(
+    function_index: int, setting: str, sampling: str, data_seed: int, function_seed: int = 0
+) -> float | None:
+    """The peak :func:`make_dataset` uses for these arguments, without drawing the data."""
+    _check_choice("sampling", sampling, SAMPLINGS)
+    if sampling == "uniform":
+        return None
+    return _peak_and_rng(function_index, setting, sampling, data_seed, function_seed)[0]
+
+
 def make_dataset(
     function_index: int,
     setting: str,
@@ -313,17 +341,14 @@ def make_dataset(
     if num_points < 3 * 3:
         raise InputError(f"need at least 9 points, got {num_points}")
     function = sine_function(function_index, function_seed)
-    intervals = (_ood_disjoint(ood_intervals(data_seed)) if setting == "ood"
-                 else {name: [(-1.0, 1.0)] for name in ("train", "val", "test")})
+    intervals = split_intervals(setting, data_seed)
 
     uniform_rng = _rng(data_seed, function_index, function_seed, setting, "uniform")
     uniform_x = _splits(function, setting, "uniform", num_points, None, intervals, uniform_rng)
     if sampling == "uniform":
-        x, rng, peak = uniform_x, uniform_rng, None
+        x, peak = uniform_x, None
     else:
-        rng = _rng(data_seed, function_index, function_seed, setting, sampling)
-        peak = _draw_peak(function, list(intervals.values()) if setting == "ood"
-                          else [[(-1.0, 1.0)]], rng)
+        peak, rng = _peak_and_rng(function_index, setting, sampling, data_seed, function_seed)
         x = _splits(function, setting, sampling, num_points, peak, intervals, rng)
         x["test"] = uniform_x["test"]
 
