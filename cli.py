@@ -87,6 +87,60 @@ def simulate_data(setting, sampling, function_index, seed_index, num_points, out
                f"{imbalance_ratio(dataset.train.y):.1f} -> {out_dir}")
 
 
+@simulate.command("run")
+@click.option("--preset", default=None,
+              help="smoke (seconds), quick (minutes), paper (the full grid) or widths.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="TOML grid; its keys override the preset's (paper if none).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Folder of the results store (results.sqlite).")
+@click.option("--device", default="auto", show_default=True,
+              help="auto (CUDA when present), cpu or cuda.")
+@click.option("--dtype", default="float32", show_default=True, help="float32 or float64.")
+@click.option("--population-size", type=click.IntRange(min=1), default=None,
+              help="Models trained together [default: 64 on CPU, 1024 on CUDA].")
+def simulate_run(preset, config_file, out_dir, device, dtype, population_size) -> None:
+    """Train the grid's reg and reg+cls models; a re-run skips what is already stored.
+
+    \b
+    Example:
+      clsreg simulate run --preset quick --out runs/quick
+      clsreg simulate run --preset paper --config my_grid.toml --out runs/mine
+    """
+    import time
+
+    from simulate.sweep import load_grid, run_sweep
+
+    grid = load_grid(preset, config_file)
+    start = time.perf_counter()
+    summary = run_sweep(grid, out_dir, device=device, dtype=dtype,
+                        population_size=population_size)
+    click.echo(f"trained {summary.trained} of {summary.total} models on {summary.device} "
+               f"({summary.skipped} already stored, {summary.diverged} diverged) in "
+               f"{time.perf_counter() - start:.0f} s -> {out_dir / 'results.sqlite'}")
+
+
+@simulate.command("report")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--resamples", type=click.IntRange(min=100), default=10_000, show_default=True,
+              help="Bootstrap resamples for the 95% CI of the relative change.")
+def simulate_report(out_dir, resamples) -> None:
+    """Paired reg vs reg+cls test MSE per cell; writes DIR/summary.csv.
+
+    rel_change = mean(reg+cls) / mean(reg) - 1 (negative: classification helps), with a
+    bootstrap 95% CI; p_holm is the Wilcoxon p-value Holm-adjusted across all rows.
+
+    \b
+    Example:
+      clsreg simulate report runs/quick
+    """
+    from simulate.report import format_table, report
+
+    rows, path = report(out_dir, num_resamples=resamples)
+    click.echo(format_table(rows))
+    click.echo(f"-> {path}")
+
+
 # --------------------------------------------------------------------------- figures
 @cli.group()
 def figures() -> None:
@@ -107,6 +161,24 @@ def figures_data(out_dir) -> None:
     from paper_figures.data_illustrations import write_all
 
     for path in write_all(ensure_dir(out_dir)):
+        click.echo(str(path))
+
+
+@figures.command("simulate")
+@click.argument("store_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Folder for the figures [default: STORE_DIR].")
+def figures_simulate(store_dir, out_dir) -> None:
+    """Test MSE vs number of classes (log2), reg vs reg+cls with 95% bands, per cell.
+
+    \b
+    Example:
+      clsreg figures simulate runs/quick
+    """
+    from analysis.files import ensure_dir
+    from paper_figures.simulate_classes import write_figures
+
+    for path in write_figures(store_dir, ensure_dir(out_dir or store_dir)):
         click.echo(str(path))
 
 

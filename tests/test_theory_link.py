@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from analysis.errors import InputError
+from analysis.stats import spearman_ci
 from analysis.theory import excess_mse
 from cli import cli
-from analysis.stats import spearman_ci
 from simulate.data import make_dataset
 from simulate.store import Record, ResultsStore
 from simulate.theory_link import (
