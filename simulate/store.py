@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sqlite3
 import subprocess
 import time
@@ -51,8 +52,15 @@ def package_version() -> str:
 
 @cache
 def git_revision() -> str:
-    """The git commit of the source tree, with ``-dirty`` if it has uncommitted changes."""
+    """The git commit of the source tree, with ``-dirty`` if it has uncommitted changes.
+
+    A copy of the tree without ``.git`` (a remote GPU box, an unpacked sdist) reports
+    ``CLSREG_GIT_REVISION`` from the environment, or "unknown".
+    """
     root = Path(__file__).resolve().parent.parent
+    fallback = os.environ.get("CLSREG_GIT_REVISION", "unknown")
+    if not (root / ".git").exists():
+        return fallback
     try:
         rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
                              capture_output=True, text=True, timeout=10, check=True).stdout.strip()
@@ -60,7 +68,7 @@ def git_revision() -> str:
             ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
             capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return fallback
     return rev + ("-dirty" if dirty else "")
 
 
