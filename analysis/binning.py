@@ -27,16 +27,14 @@ IGNORE_LABEL = -1
 BINNINGS = ("uniform", "equal")
 
 
-def _finite_1d(values: np.ndarray, what: str = "values") -> np.ndarray:
+def finite_1d(values: np.ndarray, what: str = "values to bin") -> np.ndarray:
     """Return ``values`` as a 1D float64 array, refusing empty, NaN or infinite input."""
     array = np.asarray(values, dtype=np.float64).ravel()
     if array.size == 0:
-        raise InputError(f"cannot bin {what}: the array is empty")
+        raise InputError(f"{what}: none given (the array is empty)")
     bad = ~np.isfinite(array)
     if bad.any():
-        raise InputError(
-            f"cannot bin {what}: {int(bad.sum())} of {array.size} entries are NaN or infinite"
-        )
+        raise InputError(f"{what}: {int(bad.sum())} of {array.size} are NaN or infinite")
     return array
 
 
@@ -51,7 +49,7 @@ def uniform_edges(
     """Edges of ``num_classes`` equal-width bins over ``value_range`` (default: min..max)."""
     _check_num_classes(num_classes)
     if value_range is None:
-        array = _finite_1d(values)
+        array = finite_1d(values)
         low, high = float(array.min()), float(array.max())
     else:
         low, high = (float(v) for v in value_range)
@@ -74,7 +72,7 @@ def equal_frequency_edges(
     it is a uniform-width histogram of that many bins, as in the original 1D code.
     """
     _check_num_classes(num_classes)
-    array = _finite_1d(values)
+    array = finite_1d(values)
     low, high = float(array.min()), float(array.max())
     if low == high:
         return uniform_edges(array, 1)
@@ -155,6 +153,6 @@ def balanced_label_mask(
 
 def imbalance_ratio(values: np.ndarray, num_bins: int = 64) -> float:
     """Max over min count of ``num_bins`` equal-width bins of ``values`` (inf if a bin is empty)."""
-    counts = np.bincount(assign_labels(_finite_1d(values), uniform_edges(values, num_bins)),
+    counts = np.bincount(assign_labels(finite_1d(values), uniform_edges(values, num_bins)),
                          minlength=num_bins)
     return float(counts.max() / counts.min()) if counts.min() > 0 else float("inf")

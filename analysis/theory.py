@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
-from analysis.binning import assign_labels, make_edges
+from analysis.binning import assign_labels, finite_1d, make_edges
 from analysis.errors import InputError
 
 LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
@@ -211,12 +211,7 @@ def density_from_samples(
     an empty bin would make the balanced loss infinite, which the data cannot support.
     The samples are kept for equal-frequency class edges.
     """
-    values = np.asarray(samples, dtype=np.float64).ravel()
-    if values.size == 0:
-        raise InputError("no samples: the target column is empty")
-    if not np.all(np.isfinite(values)):
-        raise InputError(f"{int((~np.isfinite(values)).sum())} of {values.size} target values "
-                         "are NaN or infinite")
+    values = finite_1d(samples, "target values")
     if value_range is None:
         value_range = (values.min(), values.max())
     low, high = value_range

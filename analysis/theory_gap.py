@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.binning import assign_labels, imbalance_ratio
+from analysis.binning import assign_labels, finite_1d, imbalance_ratio
 from analysis.errors import InputError
 from analysis.theory import (
     class_edges,
@@ -144,12 +144,7 @@ def gap_report(
     class_counts: tuple[int, ...] = CANDIDATE_CLASSES,
 ) -> GapReport:
     """Analyse training targets ``values`` (see the module docstring)."""
-    values = np.asarray(values, dtype=np.float64).ravel()
-    if values.size == 0:
-        raise InputError("no target values")
-    if not np.all(np.isfinite(values)):
-        raise InputError(f"{int((~np.isfinite(values)).sum())} target values are NaN or "
-                         "infinite")
+    values = finite_1d(values, "target values")
     if value_range is None:
         if values.min() == values.max():
             raise InputError(f"all {values.size} targets equal {values[0]:g}: a constant "
