@@ -130,6 +130,11 @@ def class_counts(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return np.bincount(labels[labels >= 0], minlength=num_classes)[:num_classes]
 
 
+def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """How many ``values`` fall in each bin of ``edges`` (out-of-range values clip to the ends)."""
+    return class_counts(assign_labels(values, edges), len(edges) - 1)
+
+
 def keep_probabilities(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Per-class keep probability ``min_k n_k / n_c`` over the non-empty classes (0 if empty)."""
     counts = class_counts(labels, num_classes).astype(np.float64)
@@ -153,6 +158,5 @@ def balanced_label_mask(
 
 def imbalance_ratio(values: np.ndarray, num_bins: int = 64) -> float:
     """Max over min count of ``num_bins`` equal-width bins of ``values`` (inf if a bin is empty)."""
-    counts = np.bincount(assign_labels(finite_1d(values), uniform_edges(values, num_bins)),
-                         minlength=num_bins)
+    counts = bin_counts(finite_1d(values), uniform_edges(values, num_bins))
     return float(counts.max() / counts.min()) if counts.min() > 0 else float("inf")

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
-from analysis.binning import assign_labels, finite_1d, make_edges
+from analysis.binning import assign_labels, bin_counts, finite_1d, make_edges
 from analysis.errors import InputError
 
 LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
@@ -223,7 +223,7 @@ def density_from_samples(
         raise InputError(f"{int(outside.sum())} of {values.size} targets lie outside the range "
                          f"[{low:g}, {high:g}]")
     edges = np.linspace(low, high, int(num_bins) + 1)
-    counts = np.bincount(assign_labels(values, edges), minlength=int(num_bins)) + pseudo_count
+    counts = bin_counts(values, edges) + pseudo_count
     histogram = density_from_histogram(edges, counts)
     return TargetDensity(low=histogram.low, high=histogram.high, edges=histogram.edges,
                          log_density=histogram.log_density, samples=values)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.binning import assign_labels, finite_1d, imbalance_ratio
+from analysis.binning import bin_counts, finite_1d, imbalance_ratio
 from analysis.errors import InputError
 from analysis.theory import (
     class_edges,
@@ -164,7 +164,7 @@ def gap_report(
     for binning in BINNINGS:
         for num_classes in class_counts:
             edges = class_edges(density, num_classes, binning)
-            counts = np.bincount(assign_labels(values, edges), minlength=edges.size - 1)
+            counts = bin_counts(values, edges)
             result = decompose(density, sigma, edges)
             candidates.append(Candidate(num_classes=edges.size - 1, binning=binning,
                                         captured_fraction=result.captured_fraction,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.binning import assign_labels
+from analysis.binning import assign_labels, bin_counts
 from analysis.errors import InputError
 
 SHOTS = ("overall", "many", "medium", "few")
@@ -49,8 +49,7 @@ def assign_shots(
     test_target: np.ndarray, train_target: np.ndarray, edges: np.ndarray, config: ShotConfig
 ) -> np.ndarray:
     """Shot name of each test sample, from the training count of its bin under ``edges``."""
-    num_bins = len(edges) - 1
-    train_counts = np.bincount(assign_labels(train_target, edges), minlength=num_bins)
+    train_counts = bin_counts(train_target, edges)
     return bin_shots(train_counts, config.many, config.few)[assign_labels(test_target, edges)]
 
 

@@ -27,6 +27,7 @@ from analysis.binning import (
     BINNINGS,
     assign_labels,
     balanced_label_mask,
+    bin_counts,
     imbalance_ratio,
     keep_probabilities,
     make_edges,
@@ -285,9 +286,7 @@ def _train_pair(prepared: Prepared, seed: int, device: torch.device, bar: tqdm) 
             arrays={"prediction": prediction, "target": prepared.y_test,
                     "shot": prepared.test_shots.astype("U6"),
                     "split_edges": prepared.splits.edges, "shot_edges": prepared.shot_edges,
-                    "train_counts": np.bincount(assign_labels(prepared.y_train,
-                                                              prepared.shot_edges),
-                                                minlength=len(prepared.shot_edges) - 1)}))
+                    "train_counts": bin_counts(prepared.y_train, prepared.shot_edges)}))
     return records
 
 
