@@ -1,7 +1,10 @@
 """The ``clsreg`` command line: parse, call the library, print. Nothing else lives here.
 
-Bad input raised as :class:`analysis.errors.InputError` becomes one ``Error: ...`` line
-and exit 1 (``ConfigError`` and click usage errors: exit 2), never a traceback.
+Errors the user can act on become one ``Error: ...`` line, never a traceback: exit 2 for
+every usage or configuration error (click's own, :class:`analysis.errors.ConfigError`: a
+wrong option, a malformed config, an unknown device) and exit 1 for a failure at run time
+(:class:`analysis.errors.InputError`: missing or bad data, a store without results).
+Choices shown in ``--help`` come from :mod:`analysis.vocabulary` and the method registry.
 """
 
 from __future__ import annotations
@@ -12,6 +15,15 @@ from pathlib import Path
 import click
 
 from analysis.errors import ConfigError, InputError
+from analysis.vocabulary import (
+    BINNINGS,
+    DEFAULT_METHODS,
+    DEFAULT_SIGMA_FRACTION,
+    DEVICE_HELP,
+    DTYPES,
+    SAMPLINGS,
+    SETTINGS,
+)
 
 EXIT_DATA_ERROR = 1
 EXIT_USAGE_ERROR = 2
@@ -52,10 +64,21 @@ def simulate() -> None:
     """The controlled 1D study: data protocol, training sweeps and reports."""
 
 
+def _methods_option(command):
+    """``--methods``: registered method names, comma-separated (the baseline is ``reg``)."""
+    from simulate.methods import METHODS
+
+    return click.option(
+        "--methods", default=None,
+        help=f"Comma-separated methods to train, from: {', '.join(METHODS)} "
+             f"[default: {','.join(DEFAULT_METHODS)}]. Every method is compared with reg.")(
+        command)
+
+
 @simulate.command("data")
-@click.option("--setting", type=click.Choice(["clean", "noisy", "ood"]), default="clean",
+@click.option("--setting", type=click.Choice(SETTINGS), default="clean",
               show_default=True, help="How x and noise are drawn.")
-@click.option("--sampling", type=click.Choice(["uniform", "mild", "moderate", "severe"]),
+@click.option("--sampling", type=click.Choice(SAMPLINGS),
               default="uniform", show_default=True, help="How training targets are sampled.")
 @click.option("--function", "function_index", type=click.IntRange(min=0), default=0,
               show_default=True, help="Function index (0-9 are the paper's ten).")
@@ -94,27 +117,34 @@ def simulate_data(setting, sampling, function_index, seed_index, num_points, out
               default=None, help="TOML grid; its keys override the preset's (paper if none).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               required=True, help="Folder of the results store (results.sqlite).")
-@click.option("--device", default="auto", show_default=True,
-              help="auto (CUDA when present), cpu or cuda.")
-@click.option("--dtype", default="float32", show_default=True, help="float32 or float64.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
+@click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True,
+              help="Floating-point precision of training.")
 @click.option("--population-size", type=click.IntRange(min=1), default=None,
               help="Models trained together [default: 64 on CPU, 1024 on CUDA].")
-def simulate_run(preset, config_file, out_dir, device, dtype, population_size) -> None:
-    """Train the grid's reg and reg+cls models; a re-run skips what is already stored.
+@_methods_option
+@click.option("--executor", type=click.Choice(["local"]), default="local", show_default=True,
+              help="Where populations are trained (local: in this process).")
+def simulate_run(preset, config_file, out_dir, device, dtype, population_size, methods,
+                 executor) -> None:
+    """Train the grid's models, every method per cell; a re-run skips what is stored.
 
     \b
     Example:
       clsreg simulate run --preset quick --out runs/quick
       clsreg simulate run --preset paper --config my_grid.toml --out runs/mine
+      clsreg simulate run --preset quick --methods reg,regcls --device cuda:0 --out runs/q
     """
     import time
 
-    from simulate.sweep import load_grid, run_sweep
+    from simulate.executors import make_executor
+    from simulate.grid import load_grid
+    from simulate.sweep import run_sweep
 
-    grid = load_grid(preset, config_file)
+    grid = load_grid(preset, config_file, methods)
     start = time.perf_counter()
     summary = run_sweep(grid, out_dir, device=device, dtype=dtype,
-                        population_size=population_size)
+                        population_size=population_size, executor=make_executor(executor))
     click.echo(f"trained {summary.trained} of {summary.total} models on {summary.device} "
                f"({summary.skipped} already stored, {summary.diverged} diverged) in "
                f"{time.perf_counter() - start:.0f} s -> {out_dir / 'results.sqlite'}")
@@ -125,9 +155,9 @@ def simulate_run(preset, config_file, out_dir, device, dtype, population_size) -
 @click.option("--resamples", type=click.IntRange(min=100), default=10_000, show_default=True,
               help="Bootstrap resamples for the 95% CI of the relative change.")
 def simulate_report(out_dir, resamples) -> None:
-    """Paired reg vs reg+cls test MSE per cell; writes DIR/summary.csv.
+    """Each method against reg, paired test MSE per cell; writes DIR/summary.csv.
 
-    rel_change = mean(reg+cls) / mean(reg) - 1 (negative: classification helps), with a
+    rel_change = mean(method) / mean(reg) - 1 (negative: the method helps), with a
     bootstrap 95% CI; p_holm is the Wilcoxon p-value Holm-adjusted across all rows.
 
     \b
@@ -210,11 +240,13 @@ def realdata() -> None:
 
 def _realdata_training_options(epochs_default: int):
     """Options shared by ``realdata run`` and ``realdata series``."""
+    from simulate.methods import REGRESSION_LOSSES
+
     def decorate(command):
         options = [
             click.option("--num-classes", type=click.IntRange(min=2), default=10,
                          show_default=True, help="Classes of the class head."),
-            click.option("--binning", type=click.Choice(["uniform", "equal"]),
+            click.option("--binning", type=click.Choice(BINNINGS),
                          default="uniform", show_default=True,
                          help="Uniform-width or equal-frequency (class-balanced) classes."),
             click.option("--lam", type=click.FloatRange(min=0, min_open=True), default=10.0,
@@ -223,10 +255,12 @@ def _realdata_training_options(epochs_default: int):
                          show_default=True, help="Training epochs (best on balanced val)."),
             click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3,
                          show_default=True, help="Adam learning rate."),
-            click.option("--loss", "regression", type=click.Choice(["mse", "l1"]),
-                         default="mse", show_default=True, help="Regression loss."),
-            click.option("--device", default="cpu", show_default=True,
-                         help="Torch device: cpu or cuda."),
+            click.option("--loss", "regression", type=click.Choice(list(REGRESSION_LOSSES)),
+                         default="mse", show_default=True,
+                         help="Regression loss of every method."),
+            click.option("--device", default="auto", show_default=True,
+                         help=DEVICE_HELP + "."),
+            _methods_option,
             click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
                          required=True, help="Folder for results.sqlite and the report."),
         ]
@@ -245,13 +279,13 @@ def _realdata_training_options(epochs_default: int):
               help="Comma-separated feature columns of --csv (default: all but target).")
 @click.option("--drop", default=None, help="Comma-separated columns of --csv to ignore.")
 @click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Paired reg / reg+cls runs (seeds 0..N-1).")
+              help="Seeds 0..N-1, every method trained on each.")
 @click.option("--log-target/--no-log-target", default=False, show_default=True,
               help="Train on standardized log(target); metrics stay in original units.")
 @_realdata_training_options(epochs_default=30)
 def realdata_run(dataset, csv_path, target, features, drop, seeds, log_target, num_classes,
-                 binning, lam, epochs, lr, regression, device, out_dir) -> None:
-    """Train reg and reg+cls on one real table; resumes the seeds already in --out.
+                 binning, lam, epochs, lr, regression, device, methods, out_dir) -> None:
+    """Train every method on one real table; resumes the runs already in --out.
 
     \b
     Example:
@@ -260,12 +294,16 @@ def realdata_run(dataset, csv_path, target, features, drop, seeds, log_target, n
       clsreg realdata report runs/hotel
     """
     from realdata.experiment import make_config, prepare, run
+    from simulate.device import resolve_device
+    from simulate.methods import parse_methods
 
+    chosen = parse_methods(methods or DEFAULT_METHODS)
+    resolve_device(device)
     config = make_config(dataset, csv_path, target, features, drop, num_classes, binning,
                          lam, epochs, lr, regression, log_target)
     prepared = prepare(config)
-    counts = run(prepared, seeds, out_dir, device)
-    click.echo(f"{config.source.name}: {counts['trained']} seed pairs trained, "
+    counts = run(prepared, seeds, out_dir, device, methods=chosen)
+    click.echo(f"{config.source.name}: {counts['trained']} seeds trained, "
                f"{counts['skipped']} already stored ({prepared.y_train.size} train / "
                f"{prepared.y_val.size} val / {prepared.y_test.size} balanced test rows) "
                f"-> {out_dir}; next: clsreg realdata report {out_dir}")
@@ -280,9 +318,17 @@ def realdata_report(out_dir) -> None:
     Example:
       clsreg realdata report runs/hotel
     """
-    from realdata.report import write_report
+    _realdata_report(out_dir)
 
-    text, written = write_report(out_dir)
+
+def _realdata_report(out_dir: Path) -> None:
+    """Write the report's tables and its error-per-bin figures, and print them."""
+    from paper_figures.realdata_errors import plot_error_per_bin
+    from realdata.report import figure_stem, write_report
+
+    text, written, runs = write_report(out_dir)
+    for run in runs:
+        written += plot_error_per_bin(run, Path(out_dir) / figure_stem(run, runs))
     click.echo(text)
     for path in written:
         click.echo(str(path))
@@ -297,7 +343,7 @@ def realdata_report(out_dir) -> None:
               help="Training rows drawn from the pool for every sampling.")
 @_realdata_training_options(epochs_default=60)
 def realdata_series(dataset, seeds, train_size, num_classes, binning, lam, epochs, lr,
-                    regression, device, out_dir) -> None:
+                    regression, device, methods, out_dir) -> None:
     """Imbalance series: uniform, mild, moderate, severe training sets of one real table.
 
     \b
@@ -306,15 +352,15 @@ def realdata_series(dataset, seeds, train_size, num_classes, binning, lam, epoch
     """
     from realdata.experiment import make_config
     from realdata.imbalance import prepare_series, run_series
-    from realdata.report import write_report
+    from simulate.device import resolve_device
+    from simulate.methods import parse_methods
 
+    chosen = parse_methods(methods or DEFAULT_METHODS)
+    resolve_device(device)
     config = make_config(dataset, None, None, None, None, num_classes, binning, lam, epochs,
                          lr, regression)
-    run_series(prepare_series(config, train_size), seeds, out_dir, device)
-    text, written = write_report(out_dir)
-    click.echo(text)
-    for path in written:
-        click.echo(str(path))
+    run_series(prepare_series(config, train_size), seeds, out_dir, device, methods=chosen)
+    _realdata_report(out_dir)
 
 
 # --------------------------------------------------------------------------- theory
@@ -344,7 +390,8 @@ def theory_derive(latex) -> None:
               show_default=True, help="Grid of datasets (paper: all of PROTOCOL §2).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               required=True, help="Folder for predictions.csv and sigma_sensitivity.csv.")
-@click.option("--sigma-fraction", type=click.FloatRange(min=0, min_open=True), default=0.075,
+@click.option("--sigma-fraction", type=click.FloatRange(min=0, min_open=True),
+              default=DEFAULT_SIGMA_FRACTION,
               show_default=True, help="Effective σ as a fraction of the target range.")
 @click.option("--sigma-from", "sigma_store", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Results folder: σ = RMSE of reg on uniform data instead.")
@@ -357,11 +404,10 @@ def theory_predict(preset, out_dir, sigma_fraction, sigma_store, workers) -> Non
     Example:
       clsreg theory predict --preset paper --out theory
     """
-    import pandas as pd
-
     from analysis.files import ensure_dir
     from simulate.theory_link import (
         PRESETS,
+        format_prediction_summary,
         measured_uniform_rmse,
         predict_protocol,
         sigma_sensitivity,
@@ -378,11 +424,7 @@ def theory_predict(preset, out_dir, sigma_fraction, sigma_store, workers) -> Non
     sensitivity = sigma_sensitivity(functions=grid["functions"], workers=workers,
                                     progress=True)
     sens_path = write_rows(sensitivity, out_dir / "sigma_sensitivity.csv")
-    frame = pd.DataFrame(rows)
-    summary = (frame[(frame["num_classes"] == frame["num_classes"].max())]
-               .groupby(["setting", "binning", "sampling"], sort=False)
-               [["excess_mse", "relative_excess", "captured_fraction"]].mean())
-    click.echo(summary.to_string(float_format=lambda v: f"{v:.4g}"))
+    click.echo(format_prediction_summary(rows))
     click.echo(f"{len(rows)} rows -> {path}\n{len(sensitivity)} rows -> {sens_path}")
 
 
@@ -396,23 +438,13 @@ def theory_bound(out_file) -> None:
     Example:
       clsreg theory bound --out bound_grid.csv
     """
-    import pandas as pd
+    from analysis.theory import bound_grid, write_bound_grid
 
-    from analysis.files import atomic_path, ensure_dir
-    from analysis.theory import bound_grid
-
-    rows = [{"window_std": r.window_std, "sigma": r.sigma, "num_classes": r.num_classes,
-             "binning": r.binning, "captured_fraction": r.captured_fraction,
-             "l_bal_reg": r.bound.l_bal_reg, "l_imb_reg": r.bound.l_imb_reg,
-             "l_bal_ce": r.bound.l_bal_ce, "l_imb_ce": r.bound.l_imb_ce,
-             "mean_within": r.bound.mean_within, "slack": r.bound.slack,
-             "holds": r.bound.holds} for r in bound_grid()]
-    frame = pd.DataFrame(rows)
-    ensure_dir(Path(out_file).resolve().parent)
-    with atomic_path(out_file) as temporary:
-        frame.to_csv(temporary, index=False, float_format="%.10g")
-    click.echo(f"bound (4) holds at {int(frame['holds'].sum())} of {len(frame)} grid points; "
-               f"smallest slack {frame['slack'].min():.4g} nats -> {out_file}")
+    rows = bound_grid()
+    write_bound_grid(rows, out_file)
+    click.echo(f"bound (4) holds at {sum(r.bound.holds for r in rows)} of {len(rows)} grid "
+               f"points; smallest slack {min(r.bound.slack for r in rows):.4g} nats "
+               f"-> {out_file}")
 
 
 @theory.command("check")
@@ -420,7 +452,8 @@ def theory_bound(out_file) -> None:
 @click.option("--predictions", "predictions_file", default=None,
               type=click.Path(dir_okay=False, path_type=Path),
               help="predictions.csv from `theory predict` (default: computed for the store).")
-@click.option("--sigma-fraction", type=click.FloatRange(min=0, min_open=True), default=0.075,
+@click.option("--sigma-fraction", type=click.FloatRange(min=0, min_open=True),
+              default=DEFAULT_SIGMA_FRACTION,
               show_default=True, help="Effective σ when predictions are computed here.")
 def theory_check(sim_dir, predictions_file, sigma_fraction) -> None:
     """Correlate predicted excess_mse with the measured reg − reg+cls MSE of a sweep.
@@ -457,7 +490,7 @@ def theory_check(sim_dir, predictions_file, sigma_fraction) -> None:
               help="Target range A B (default: min and max of the column).")
 @click.option("--sigma", type=float, default=None,
               help="Predictive scale: validation RMSE of a plain regressor "
-                   "(default: 0.075 x range).")
+                   f"(default: {DEFAULT_SIGMA_FRACTION} x range).")
 @click.option("--json", "as_json", is_flag=True, default=False,
               help="Print one JSON object instead of text.")
 def theory_gap(samples_file, column, value_range, sigma, as_json) -> None:

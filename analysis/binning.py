@@ -22,9 +22,10 @@ from __future__ import annotations
 import numpy as np
 
 from analysis.errors import InputError
+from analysis.validate import check_int
+from analysis.vocabulary import BINNINGS
 
 IGNORE_LABEL = -1
-BINNINGS = ("uniform", "equal")
 
 
 def finite_1d(values: np.ndarray, what: str = "values to bin") -> np.ndarray:
@@ -39,8 +40,7 @@ def finite_1d(values: np.ndarray, what: str = "values to bin") -> np.ndarray:
 
 
 def _check_num_classes(num_classes: int) -> None:
-    if int(num_classes) != num_classes or num_classes < 1:
-        raise InputError(f"number of classes must be a positive integer, got {num_classes!r}")
+    check_int("number of classes", num_classes, 1)
 
 
 def uniform_edges(

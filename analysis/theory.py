@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy import special
@@ -679,3 +680,22 @@ def bound_grid(
                                              captured_fraction=result.captured_fraction,
                                              bound=result.bound))
     return rows
+
+
+def write_bound_grid(rows: list[BoundGridRow], path: str | Path) -> Path:
+    """The bound grid as a flat CSV (one line per grid point, full precision), atomically."""
+    import pandas as pd
+
+    from analysis.files import atomic_path, ensure_dir
+
+    frame = pd.DataFrame([{
+        "window_std": r.window_std, "sigma": r.sigma, "num_classes": r.num_classes,
+        "binning": r.binning, "captured_fraction": r.captured_fraction,
+        "l_bal_reg": r.bound.l_bal_reg, "l_imb_reg": r.bound.l_imb_reg,
+        "l_bal_ce": r.bound.l_bal_ce, "l_imb_ce": r.bound.l_imb_ce,
+        "mean_within": r.bound.mean_within, "slack": r.bound.slack,
+        "holds": r.bound.holds} for r in rows])
+    ensure_dir(Path(path).resolve().parent)
+    with atomic_path(path) as temporary:
+        frame.to_csv(temporary, index=False, float_format="%.10g")
+    return Path(path)

@@ -35,10 +35,9 @@ from analysis.theory import (
     density_from_samples,
     excess_mse,
 )
+from analysis.vocabulary import BINNINGS, DEFAULT_SIGMA_FRACTION
 
-DEFAULT_SIGMA_FRACTION = 0.075
 CANDIDATE_CLASSES = (2, 4, 8, 16, 32, 64, 128, 256)
-BINNINGS = ("uniform", "equal")
 MIN_SAMPLES_PER_CLASS = 20
 TARGET_CAPTURE = 0.9
 # Verdict thresholds on excess_mse / σ², the share of the best plain MSE lost to imbalance.

@@ -27,22 +27,12 @@ import time
 
 import torch
 
-from simulate.population import (
-    Architecture,
-    Population,
-    TrainConfig,
-    flush_subnormals,
-    resolve_device,
-)
+from simulate.device import resolve_device
+from simulate.grid import expand, load_grid
+from simulate.population import Architecture, Population, TrainConfig, flush_subnormals
 from simulate.reference import train_single
-from simulate.sweep import (
-    CPU_POPULATION,
-    GPU_POPULATION,
-    DatasetCache,
-    expand,
-    load_grid,
-    member_for,
-)
+from simulate.sweep import CPU_POPULATION, GPU_POPULATION
+from simulate.training import DatasetCache, member_for
 
 CLASS_COUNTS = (0, 4, 16, 64, 256, 1024)
 GRID_MODELS = {c: 600 for c in CLASS_COUNTS}  # PROTOCOL §2: 600 plain, 600 per class count
@@ -77,23 +67,26 @@ def peak_gflops(device: torch.device, repeats: int, size: int = 2048) -> float:
 
 
 def members_for(num_classes: int, count: int, cache: DatasetCache):
-    """The first ``count`` models of the paper grid with ``num_classes`` classes."""
+    """The first ``count`` models of the paper grid with ``num_classes`` classes, and their
+    method."""
     runs = [r for r in expand(load_grid("paper"), device="cpu")
-            if r.config["num_classes"] == num_classes][:count]
+            if r.num_classes == num_classes][:count]
     cache.prefetch(runs, os.cpu_count() or 1)
-    return [member_for(r, cache.get(r))[0] for r in runs]
+    method = runs[0].method_value()
+    return [member_for(r, r.method_value(), cache.get(r))[0] for r in runs], method
 
 
 def device_agreement(device: torch.device, cache: DatasetCache) -> float:
     """Max relative weight difference after one float64 epoch: population on ``device``
     vs the one-model-at-a-time reference on the CPU (the engine's numbers on a GPU)."""
     architecture = Architecture((6, 15), 64)
-    members = members_for(64, 3, cache)
-    on_device = Population(architecture, TrainConfig(epochs=1, dtype="float64",
-                                                     device=device.type), members).train()
+    members, method = members_for(64, 3, cache)
+    on_device = Population(architecture, TrainConfig(epochs=1), members, method,
+                           dtype="float64", device=str(device)).train()
     worst = 0.0
     for member, params in zip(members, on_device.parameters, strict=True):
-        reference = train_single(architecture, TrainConfig(epochs=1, dtype="float64"), member)
+        reference = train_single(architecture, TrainConfig(epochs=1), member, method,
+                                 dtype="float64")
         worst = max(worst, max(float(abs(params[k] - reference[k]).max()
                                      / abs(reference[k]).max()) for k in reference))
     return worst
@@ -103,18 +96,22 @@ def measure(num_classes: int, size: int, device: torch.device, args, cache: Data
             ) -> dict[str, float]:
     """Rates of the three ways to train models with ``num_classes`` classes (0: plain)."""
     architecture = Architecture((6, 15), num_classes)
-    members = members_for(num_classes, size, cache)
-    config = TrainConfig(epochs=args.epochs, device=device.type)
-    pop_time = _best(lambda: Population(architecture, config, members).train(), args.repeats)
+    members, method = members_for(num_classes, size, cache)
+    config = TrainConfig(epochs=args.epochs)
+    pop_time = _best(lambda: Population(architecture, config, members, method,
+                                        device=str(device)).train(), args.repeats)
     steps_per_epoch = members[0].x.size // config.batch_size
-    one = TrainConfig(epochs=1, device=device.type, dtype="float64")
-    faithful_time = _best(lambda: train_single(architecture, one, members[0], "faithful",
-                                               max_steps_per_epoch=args.faithful_steps),
+    one = TrainConfig(epochs=1)
+    faithful_time = _best(lambda: train_single(architecture, one, members[0], method,
+                                               "faithful",
+                                               max_steps_per_epoch=args.faithful_steps,
+                                               dtype="float64", device=str(device)),
                           args.repeats)
-    strong = TrainConfig(epochs=1, device=device.type, dtype="float32")
     strong_steps = min(args.strong_steps, steps_per_epoch)
-    strong_time = _best(lambda: train_single(architecture, strong, members[0], "strong",
-                                             max_steps_per_epoch=strong_steps), args.repeats)
+    strong_time = _best(lambda: train_single(architecture, one, members[0], method, "strong",
+                                             max_steps_per_epoch=strong_steps,
+                                             dtype="float32", device=str(device)),
+                        args.repeats)
     pop_rate = len(members) * args.epochs / pop_time
     flops_per_epoch = architecture.flops_per_sample() * steps_per_epoch * config.batch_size
     return {

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis.vocabulary import SAMPLINGS, SETTINGS
 from paper_figures.style import SAMPLING_COLORS, SPLIT_COLORS, plt, save_figure
-from simulate.data import DATA_SEEDS, SAMPLINGS, SETTINGS, make_dataset, sine_functions
+from simulate.data import DATA_SEEDS, make_dataset, sine_functions
 
 
 def figure_functions(out_dir: Path) -> list[Path]:

@@ -1,4 +1,4 @@
-"""Real data: test error per target bin for reg and reg+cls, training histogram beneath.
+"""Real data: test error per target bin, baseline and method, training histogram beneath.
 
 The top panel shows where along the target the class loss helps or hurts (MAE per
 balanced test bin, averaged over seeds); the bottom panel shows how many training rows
@@ -16,7 +16,7 @@ from analysis.binning import assign_labels
 from paper_figures.style import plt, save_figure
 from realdata.evaluate import bin_shots
 
-MODEL_COLORS = {"reg": "#4c72b0", "reg+cls": "#c44e52"}
+METHOD_COLORS = ("#4c72b0", "#c44e52")  # baseline, method
 SHOT_COLORS = {"many": "#8c8c8c", "medium": "#dd8452", "few": "#c44e52"}
 
 
@@ -38,9 +38,10 @@ def plot_error_per_bin(runs, path_without_suffix: Path, formats=("png", "pdf")) 
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 5.2), sharex=True,
                                          gridspec_kw={"height_ratios": [2, 1]})
     centers = (split_edges[:-1] + split_edges[1:]) / 2
-    for model, prediction in runs.prediction.items():
+    for color, (method, prediction) in zip(METHOD_COLORS, runs.prediction.items(),
+                                           strict=True):
         top.plot(centers, mae_per_bin(prediction, runs.target, split_edges), "o-",
-                 color=MODEL_COLORS[model], label=model, markersize=4)
+                 color=color, label=method, markersize=4)
     top.set_ylabel("test MAE per bin")
     top.set_title(f"{config['dataset']} ({config['sampling']}), {len(runs.seeds)} seeds, "
                   f"{config['per_bin']} test rows per bin", fontsize=10)

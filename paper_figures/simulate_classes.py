@@ -1,4 +1,4 @@
-"""The 1D study's figure: balanced test MSE vs number of classes, reg vs reg+cls.
+"""The 1D study's figure: balanced test MSE vs number of classes, baseline vs method.
 
 One panel per (setting, sampling). Each line is the mean test MSE over the paired runs of a
 cell, with a 95% t-interval band for that mean. The reg line does not depend on the class
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from analysis.vocabulary import BASELINE_METHOD
 from paper_figures.style import SAMPLING_COLORS, plt, save_figure
 from simulate.report import Cell, load_records, paired_cells
 
@@ -48,18 +49,18 @@ def plot_cells(cells: list[Cell], path_without_suffix: Path, title: str = "",
                 ax.set_visible(False)
                 continue
             classes = np.array([c.num_classes for c in panel])
-            for label, pick, color in (("reg", lambda c: c.reg, REG_COLOR),
-                                       ("reg+cls", lambda c: c.regcls,
+            for label, pick, color in ((BASELINE_METHOD, lambda c: c.baseline, REG_COLOR),
+                                       (panel[0].method, lambda c: c.candidate,
                                         SAMPLING_COLORS.get(sampling, "#4c72b0"))):
                 stats_ = np.array([mean_ci(pick(c)) for c in panel])
                 ax.plot(classes, stats_[:, 0], marker="o", ms=3, color=color, label=label,
-                        ls="--" if label == "reg" else "-")
+                        ls="--" if label == BASELINE_METHOD else "-")
                 ax.fill_between(classes, stats_[:, 1], stats_[:, 2], color=color, alpha=0.2,
                                 lw=0)
             ax.set_xscale("log", base=2)
             ax.set_xticks(classes)
             ax.set_xticklabels([str(c) for c in classes], fontsize=7)
-            ax.set_title(f"{setting} / {sampling}  (n={panel[0].reg.size})", fontsize=9)
+            ax.set_title(f"{setting} / {sampling}  (n={panel[0].baseline.size})", fontsize=9)
             if r == len(settings) - 1:
                 ax.set_xlabel("number of classes")
             if k == 0:

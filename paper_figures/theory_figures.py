@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from analysis.theory import captured_fraction, gap
+from analysis.vocabulary import SAMPLINGS
 from paper_figures.style import SAMPLING_COLORS, plt, save_figure
-from simulate.data import SAMPLINGS, data_seed
+from simulate.data import data_seed
 from simulate.theory_link import (
     DEFAULT_SIGMA_FRACTION,
     effective_sigma,

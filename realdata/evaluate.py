@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis.binning import assign_labels, bin_counts
-from analysis.errors import InputError
+from analysis.errors import ConfigError, InputError
+from analysis.validate import check_int
 
 SHOTS = ("overall", "many", "medium", "few")
 METRICS = ("mae", "mse", "gm")
@@ -32,11 +33,10 @@ class ShotConfig:
     many: int = 100
     few: int = 20
 
-    def validate(self) -> None:
-        if self.bins < 1:
-            raise InputError(f"shot bins must be >= 1, got {self.bins}")
-        if not 0 <= self.few <= self.many:
-            raise InputError(f"need 0 <= few ({self.few}) <= many ({self.many})")
+    def __post_init__(self) -> None:
+        check_int("shot bins", self.bins, 1)
+        if not 0 <= check_int("few", self.few) <= check_int("many", self.many):
+            raise ConfigError(f"need 0 <= few ({self.few}) <= many ({self.many})")
 
 
 def bin_shots(train_counts: np.ndarray, many: int, few: int) -> np.ndarray:

@@ -1,11 +1,12 @@
-"""One real-data experiment: load, split, encode, train reg and reg+cls per seed, store.
+"""One real-data experiment: load, split, encode, train every method per seed, store.
 
 Everything that can fail on the user's data (columns, target, sizes, options) is checked
 by :func:`prepare` before any file is created. :func:`run` then trains, for each seed,
-reg and reg+cls from identical initial weights on identical batches and writes the pair
-to ``DIR/results.sqlite`` (kind ``realdata``) in one transaction, with the per-sample test
-predictions as arrays. A rerun skips the seeds already stored, so an interrupted run
-resumes where it stopped.
+every method (:mod:`simulate.methods`; by default reg and regcls) from identical initial
+weights on identical batches and writes the seed's runs to ``DIR/results.sqlite`` (kind
+``realdata``) in one transaction, with the per-sample test predictions as arrays. A rerun
+skips the seeds whose methods are all stored, so an interrupted run resumes where it
+stopped, and adding a method to a folder trains only that method.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import torch
 from tqdm import tqdm
 
 from analysis.binning import (
-    BINNINGS,
     assign_labels,
     balanced_label_mask,
     bin_counts,
@@ -34,19 +34,23 @@ from analysis.binning import (
     uniform_edges,
 )
 from analysis.errors import ConfigError, InputError
-from simulate.data import SAMPLINGS, select_by_target
+from analysis.validate import check_choice, check_int, check_number
+from analysis.vocabulary import BINNINGS, DEFAULT_METHODS, REAL_KIND, SAMPLINGS
+from simulate.compare import RunIdentity
+from simulate.data import select_by_target
+from simulate.device import resolve_device
+from simulate.methods import Method, get_method, parse_methods
+from simulate.population import TrainConfig
 from simulate.store import Record, ResultsStore
 
 from .datasets import Table, encode_features, fit_encoder, load_csv, load_rdataset
 from .evaluate import ShotConfig, assign_shots, shot_metrics
-from .models import DEFAULT_HIDDEN, build_pair
+from .models import DEFAULT_HIDDEN, build_model
 from .splits import SplitConfig, Splits, balanced_splits
-from .train import TargetScaler, TrainConfig, TrainData, batch_orders, predict, train_model
+from .train import TargetScaler, TrainData, batch_orders, predict, train_model
 
-KIND = "realdata"
 NATURAL = "natural"
 REAL_SAMPLINGS = (NATURAL,) + SAMPLINGS
-MODELS = ("reg", "reg+cls")
 # Config entries that may differ between the experiments of one output folder (a series).
 VARIANT_KEYS = ("sampling", "train_size")
 SHORTFALL = 0.01
@@ -83,14 +87,22 @@ class DataSource:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """Everything that determines an experiment's numbers, except the seeds."""
+    """Everything that determines an experiment's numbers, except the seeds and methods.
+
+    ``num_classes``, ``binning`` and ``lam`` configure the class head of every method that
+    has one; ``regression`` is every method's regression loss.
+    """
 
     source: DataSource
     num_classes: int = 10
     binning: str = "uniform"
+    lam: float = 10.0
+    regression: str = "mse"
     log_target: bool = False
     hidden: tuple[int, ...] = DEFAULT_HIDDEN
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=30))
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
     split: SplitConfig = field(default_factory=SplitConfig)
     shots: ShotConfig = field(default_factory=ShotConfig)
     sampling: str = NATURAL
@@ -99,22 +111,25 @@ class ExperimentConfig:
     split_seed: int = 0
     min_level_count: int = 10
 
-    def validate(self) -> None:
-        if int(self.num_classes) != self.num_classes or self.num_classes < 2:
-            raise InputError(f"number of classes must be an integer >= 2, got {self.num_classes}")
-        if self.binning not in BINNINGS:
-            raise InputError(f"unknown binning {self.binning!r}; choose one of "
-                             f"{', '.join(BINNINGS)}")
-        if self.sampling not in REAL_SAMPLINGS:
-            raise InputError(f"unknown sampling {self.sampling!r}; choose one of "
-                             f"{', '.join(REAL_SAMPLINGS)}")
-        if self.sampling != NATURAL and (self.train_size is None or self.train_size < 1):
-            raise InputError(f"sampling {self.sampling!r} needs a positive train size")
-        if any(width < 1 for width in self.hidden) or not self.hidden:
-            raise InputError(f"hidden widths must be >= 1, got {self.hidden}")
-        self.train.validate()
-        self.split.validate()
-        self.shots.validate()
+    def __post_init__(self) -> None:
+        check_int("number of classes", self.num_classes, 2)
+        check_choice("binning", self.binning, BINNINGS)
+        check_number("lambda", self.lam, positive=True)
+        check_number("learning rate", self.lr, positive=True)
+        check_number("weight decay", self.weight_decay)
+        check_choice("sampling", self.sampling, REAL_SAMPLINGS)
+        if self.sampling != NATURAL:
+            check_int(f"train size of sampling {self.sampling!r}", self.train_size, 1)
+        if not self.hidden:
+            raise ConfigError("hidden widths must not be empty")
+        for width in self.hidden:
+            check_int("hidden width", width, 1)
+        self.method("reg")  # checks the regression loss
+
+    def method(self, name: str) -> Method:
+        """The registered method ``name`` with this experiment's class head and loss."""
+        return get_method(name).configured(num_classes=self.num_classes, binning=self.binning,
+                                           lam=self.lam, regression=self.regression)
 
     def as_dict(self) -> dict:
         return json.loads(json.dumps(asdict(self)))
@@ -178,8 +193,7 @@ def subsample_training(
 
 
 def prepare(config: ExperimentConfig, table: Table | None = None) -> Prepared:
-    """Validate ``config`` against the data and build everything training needs."""
-    config.validate()
+    """Check ``config`` against the data and build everything training needs."""
     table = config.source.load() if table is None else table
     if table.num_rows < config.num_classes:
         raise InputError(f"{table.name} has {table.num_rows} rows with a finite target, "
@@ -212,27 +226,28 @@ def prepare(config: ExperimentConfig, table: Table | None = None) -> Prepared:
         scaler=TargetScaler.fit(y_train, config.log_target), peak=peak)
 
 
-def resolve_device(name: str) -> torch.device:
-    """``cpu``, ``cuda`` or ``cuda:N``, refusing a device this machine does not have."""
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise InputError(f"unknown device {name!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {name!r} requested but CUDA is not available")
-    if device.type not in ("cpu", "cuda"):
-        raise InputError(f"device {name!r} is not supported; use cpu or cuda")
-    return device
+def record_key(experiment_id: str, seed: int, method: str) -> str:
+    return f"{REAL_KIND}/{experiment_id}/seed{seed}/{method}"
 
 
-def record_key(experiment_id: str, seed: int, model: str) -> str:
-    return f"{KIND}/{experiment_id}/seed{seed}/{model}"
+@dataclass(frozen=True)
+class RealRecipe:
+    """What a method's real-data run shares with its baseline's: experiment and seed."""
+
+    experiment: str
+    seed: int
+
+
+def real_identity(record: dict) -> RunIdentity:
+    """A stored real-data row's recipe and method: how it pairs."""
+    return RunIdentity(RealRecipe(record["config"]["experiment"], int(record["seed"])),
+                       get_method(record["config"]["model"]).name)
 
 
 def check_store(store: ResultsStore, config: ExperimentConfig) -> None:
     """Refuse to mix experiments with different settings in one output folder."""
     base = config.base_dict()
-    for record in store.records(KIND):
+    for record in store.records(REAL_KIND):
         stored = {k: v for k, v in record["config"].items()
                   if k in base}
         if stored != base:
@@ -246,14 +261,15 @@ def _flat_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
             for name, value in values.items()}
 
 
-def _train_pair(prepared: Prepared, seed: int, device: torch.device, bar: tqdm) -> list[Record]:
-    """Reg and reg+cls for one seed: same initial weights, same batches."""
+def _train_seed(prepared: Prepared, seed: int, methods: list[str], device: torch.device,
+                bar: tqdm) -> list[Record]:
+    """Every method of ``methods`` for one seed: same initial weights, same batches."""
     config = prepared.config
     labels = prepared.labels
     if config.binning == "equal":
         labels = balanced_label_mask(labels, keep_probabilities(labels, prepared.num_classes),
                                      np.random.default_rng([int(seed), 0xE9]))
-    data = TrainData(
+    shared = TrainData(
         x_train=torch.as_tensor(prepared.x_train, device=device),
         z_train=torch.as_tensor(prepared.scaler.transform(prepared.y_train),
                                 dtype=torch.float32, device=device),
@@ -261,20 +277,29 @@ def _train_pair(prepared: Prepared, seed: int, device: torch.device, bar: tqdm) 
         x_val=torch.as_tensor(prepared.x_val, device=device),
         y_val=prepared.y_val, scaler=prepared.scaler)
     orders = batch_orders(prepared.y_train.size, config.train.epochs, seed)
-    models = build_pair(prepared.x_train.shape[1], prepared.num_classes, seed, config.hidden)
     experiment_id = config.experiment_id()
     records = []
-    for name, model in zip(MODELS, models, strict=True):
+    for name in methods:
+        method = config.method(name)
+        data = shared
+        if method.weighting is not None:
+            data = replace(shared, weights=torch.as_tensor(
+                method.weighting.weights(prepared.y_train), dtype=torch.float32,
+                device=device))
+        model = build_model(prepared.x_train.shape[1],
+                            prepared.num_classes if method.head is not None else 0, seed,
+                            config.hidden)
         model.to(device)
         start = time.perf_counter()
-        info = train_model(model, data, config.train, orders, on_epoch=lambda: bar.update(1))
+        info = train_model(model, method, data, config.train, config.lr, config.weight_decay,
+                           orders, on_epoch=lambda: bar.update(1))
         seconds = time.perf_counter() - start
         prediction = predict(model, torch.as_tensor(prepared.x_test, device=device),
                              prepared.scaler)
         metrics = _flat_metrics(shot_metrics(prediction, prepared.y_test, prepared.test_shots))
         metrics.update(info, train_seconds=seconds)
         records.append(Record(
-            key=record_key(experiment_id, seed, name), kind=KIND,
+            key=record_key(experiment_id, seed, name), kind=REAL_KIND,
             config={**config.as_dict(), "experiment": experiment_id, "model": name,
                     "dataset": config.source.name, "target_name": prepared.target_name,
                     "classes_used": prepared.num_classes,
@@ -306,27 +331,28 @@ def torch_threads(count: int) -> Iterator[None]:
 
 
 def run(
-    prepared: Prepared, seeds: int, out_dir: str | Path, device: str = "cpu",
-    progress: bool = True, threads: int = 1,
+    prepared: Prepared, seeds: int, out_dir: str | Path, device: str = "auto",
+    progress: bool = True, threads: int = 1, methods: tuple[str, ...] = DEFAULT_METHODS,
 ) -> dict[str, int]:
-    """Train the missing seeds ``0 .. seeds-1`` and store them; return trained/skipped counts."""
-    if seeds < 1:
-        raise InputError(f"need at least one seed, got {seeds}")
-    if threads < 1:
-        raise InputError(f"need at least one thread, got {threads}")
+    """Train the missing (seed, method) runs of seeds ``0 .. seeds-1`` and store them, one
+    seed per transaction; return the counts of seeds trained and skipped (all stored)."""
+    check_int("number of seeds", seeds, 1)
+    check_int("number of threads", threads, 1)
+    methods = parse_methods(methods)
     torch_device = resolve_device(device)
     experiment_id = prepared.config.experiment_id()
     with ResultsStore(out_dir) as store, torch_threads(threads):
         check_store(store, prepared.config)
         done = store.done_keys()
-        todo = [s for s in range(seeds)
-                if not all(record_key(experiment_id, s, m) in done for m in MODELS)]
+        todo = {s: [m for m in methods if record_key(experiment_id, s, m) not in done]
+                for s in range(seeds)}
+        todo = {s: missing for s, missing in todo.items() if missing}
         epochs = prepared.config.train.epochs
-        with tqdm(total=len(todo) * len(MODELS) * epochs, file=sys.stderr, unit="epoch",
+        with tqdm(total=sum(map(len, todo.values())) * epochs, file=sys.stderr, unit="epoch",
                   desc=f"{prepared.config.source.name}/{prepared.config.sampling}",
                   disable=not progress or not todo) as bar:
-            for seed in todo:
-                store.write(_train_pair(prepared, seed, torch_device, bar))
+            for seed, missing in todo.items():
+                store.write(_train_seed(prepared, seed, missing, torch_device, bar))
     return {"trained": len(todo), "skipped": seeds - len(todo)}
 
 
@@ -356,8 +382,6 @@ def make_config(
 
     source = DataSource(dataset=dataset, csv=str(Path(csv).resolve()) if csv else None,
                         target=target, features=names(features), drop=names(drop))
-    config = ExperimentConfig(
-        source=source, num_classes=num_classes, binning=binning, log_target=log_target,
-        train=TrainConfig(epochs=epochs, lr=lr, lam=lam, regression=regression))
-    config.validate()
-    return config
+    return ExperimentConfig(
+        source=source, num_classes=num_classes, binning=binning, lam=lam,
+        regression=regression, log_target=log_target, train=TrainConfig(epochs=epochs), lr=lr)

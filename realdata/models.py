@@ -1,19 +1,16 @@
 """An MLP backbone with the shared regression and class heads on its last features.
 
-Reg and reg+cls must start from the same weights: :func:`build_pair` draws the backbone
-and the regression head once from the seed and gives reg+cls a copy of them plus a class
-head drawn from a stream of its own, so the only difference between the two models is
-the class head and its loss.
+All methods of a seed must start from the same weights: :func:`build_model` draws the
+backbone and the regression head from the seed alone and a class head from a stream of its
+own, so two methods' models differ only in the class head and the loss.
 """
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
 
-from simulate.loss import RegClsHeads
+from simulate.heads import RegClsHeads
 
 DEFAULT_HIDDEN = (128, 64)
 
@@ -50,15 +47,18 @@ class RegClsModel(nn.Module):
         return self.heads(self.backbone(x))
 
 
-def build_pair(
+def build_model(
     in_features: int, num_classes: int, seed: int, hidden: tuple[int, ...] = DEFAULT_HIDDEN
-) -> tuple[RegClsModel, RegClsModel]:
-    """(reg, reg+cls) with identical backbone and regression-head weights for ``seed``."""
+) -> RegClsModel:
+    """The model of one method for ``seed``: every method gets the same backbone and
+    regression-head weights; a class head (``num_classes > 0``) is drawn from a stream of
+    its own, so two methods differ only in what the class head adds."""
     torch.manual_seed(seed)
     backbone = MLPBackbone(in_features, hidden)
-    reg = RegClsModel(backbone, RegClsHeads(backbone.out_features, None))
+    regression = RegClsHeads(backbone.out_features, None)
+    if not num_classes:
+        return RegClsModel(backbone, regression)
     torch.manual_seed(seed + 1_000_003)
-    heads = RegClsHeads(reg.backbone.out_features, num_classes)
-    heads.regression.load_state_dict(reg.heads.regression.state_dict())
-    cls = RegClsModel(copy.deepcopy(reg.backbone), heads)
-    return reg, cls
+    heads = RegClsHeads(backbone.out_features, num_classes)
+    heads.regression.load_state_dict(regression.regression.state_dict())
+    return RegClsModel(backbone, heads)

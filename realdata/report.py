@@ -1,7 +1,8 @@
-"""Per-shot tables of reg vs reg+cls from a results folder (PROTOCOL.md section 4).
+"""Per-shot tables of each method against the baseline from a results folder (PROTOCOL §4).
 
-For every experiment in ``DIR/results.sqlite``, shot group (overall / many / medium / few)
-and metric (MAE / MSE / GM), with S seeds of paired reg and reg+cls runs on the same
+Runs pair through :func:`simulate.compare.pair_runs` (same experiment and seed). For every
+experiment and method in ``DIR/results.sqlite``, shot group (overall / many / medium / few)
+and metric (MAE / MSE / GM), with S seeds of paired baseline and method runs on the same
 balanced test split:
 
 * the metric of each model pools the per-sample terms (|e|, e², log|e|) averaged over the
@@ -14,7 +15,8 @@ balanced test split:
 * both p-value columns Holm-adjusted across the shot × metric cells of the experiment.
 
 A series folder (several training samplings of one dataset) gets one more table: the
-overall change per sampling, Holm-adjusted across its rows.
+overall change per sampling, Holm-adjusted across its rows. The report returns data and
+text; the figures are drawn by :mod:`paper_figures.realdata_errors`.
 """
 
 from __future__ import annotations
@@ -30,15 +32,18 @@ from tabulate import tabulate
 from analysis.errors import InputError
 from analysis.files import write_text_atomic
 from analysis.stats import bootstrap_rel_change_ci, holm, paired_t_p, wilcoxon_p
+from analysis.vocabulary import BASELINE_METHOD, REAL_KIND
+from simulate.compare import pair_runs
 from simulate.store import ResultsStore
 
 from .evaluate import METRICS, SHOTS, metric_from_losses, per_sample_loss
-from .experiment import KIND, MODELS, REAL_SAMPLINGS
+from .experiment import REAL_SAMPLINGS, real_identity
 
 
 @dataclass(frozen=True)
 class ExperimentRuns:
-    """The paired runs of one experiment: predictions are (seeds, test samples)."""
+    """One method against the baseline in one experiment: predictions are (seeds, samples),
+    keyed by method name."""
 
     experiment: str
     config: dict
@@ -47,43 +52,44 @@ class ExperimentRuns:
     shot: np.ndarray
     prediction: dict[str, np.ndarray]
     arrays: dict[str, np.ndarray]
+    method: str = "regcls"
 
     @property
     def label(self) -> str:
-        return f"{self.config['dataset']} / {self.config['sampling']}"
+        return f"{self.config['dataset']} / {self.config['sampling']} / {self.method}"
 
 
 def load_runs(out_dir: str | Path) -> list[ExperimentRuns]:
-    """Group the stored real-data records by experiment; keep seeds that have both models."""
+    """Paired baseline and method runs, grouped by experiment and method."""
     with ResultsStore(out_dir, create=False) as store:
-        records = store.records(KIND, with_arrays=True)
+        records = store.records(REAL_KIND, with_arrays=True)
     if not records:
         raise InputError(f"{Path(out_dir)} holds no real-data results; run "
                          "`clsreg realdata run` first")
-    grouped: dict[str, dict[int, dict[str, dict]]] = {}
-    for record in records:
-        seeds = grouped.setdefault(record["config"]["experiment"], {})
-        seeds.setdefault(record["seed"], {})[record["config"]["model"]] = record
+    grouped: dict[tuple[str, str], dict[int, tuple[dict, dict]]] = {}
+    for pair in pair_runs(records, real_identity).pairs:
+        recipe = pair.identity.recipe
+        grouped.setdefault((recipe.experiment, pair.identity.method), {})[recipe.seed] = (
+            pair.baseline, pair.candidate)
     out = []
-    for experiment, seeds in grouped.items():
-        paired = sorted(s for s, models in seeds.items() if set(MODELS) <= set(models))
-        if not paired:
-            continue
-        first = seeds[paired[0]]["reg"]
+    for (experiment, method), seeds in grouped.items():
+        paired = sorted(seeds)
+        first = seeds[paired[0]][0]
         target = first["arrays"]["target"]
         for s in paired:
-            for m in MODELS:
-                if not np.array_equal(seeds[s][m]["arrays"]["target"], target):
+            for record in seeds[s]:
+                if not np.array_equal(record["arrays"]["target"], target):
                     raise InputError(f"experiment {experiment}: seed {s} was evaluated on "
                                      "another test split; the store is inconsistent")
-        prediction = {m: np.stack([seeds[s][m]["arrays"]["prediction"] for s in paired])
-                      for m in MODELS}
+        prediction = {name: np.stack([seeds[s][side]["arrays"]["prediction"] for s in paired])
+                      for side, name in enumerate((BASELINE_METHOD, method))}
         out.append(ExperimentRuns(experiment, first["config"], tuple(paired), target,
-                                  first["arrays"]["shot"], prediction, first["arrays"]))
+                                  first["arrays"]["shot"], prediction, first["arrays"], method))
     if not out:
-        raise InputError(f"{Path(out_dir)} holds no finished reg / reg+cls pair yet")
+        raise InputError(f"{Path(out_dir)} holds no finished {BASELINE_METHOD} / method pair yet")
     order = {name: i for i, name in enumerate(REAL_SAMPLINGS)}
-    return sorted(out, key=lambda r: (r.config["dataset"], order.get(r.config["sampling"], 99)))
+    return sorted(out, key=lambda r: (r.config["dataset"], order.get(r.config["sampling"], 99),
+                                      r.method))
 
 
 def relative_change_ci(reg_terms: np.ndarray, cls_terms: np.ndarray, metric: str,
@@ -103,23 +109,25 @@ def relative_change_ci(reg_terms: np.ndarray, cls_terms: np.ndarray, metric: str
 
 def compare_shot(runs: ExperimentRuns, mask: np.ndarray, metric: str) -> dict:
     """One cell of the table: ``metric`` on the test samples in ``mask``."""
-    errors = {m: runs.prediction[m][:, mask] - runs.target[mask] for m in MODELS}
-    terms = {m: per_sample_loss(errors[m], metric) for m in MODELS}
+    sides = (BASELINE_METHOD, runs.method)
+    errors = {m: runs.prediction[m][:, mask] - runs.target[mask] for m in sides}
+    terms = {m: per_sample_loss(errors[m], metric) for m in sides}
     per_seed = {m: np.array([metric_from_losses(row, metric) for row in terms[m]])
-                for m in MODELS}
-    pooled = {m: terms[m].mean(axis=0) for m in MODELS}
-    reg = metric_from_losses(pooled["reg"], metric)
-    cls = metric_from_losses(pooled["reg+cls"], metric)
+                for m in sides}
+    pooled = {m: terms[m].mean(axis=0) for m in sides}
+    base, cand = (pooled[m] for m in sides)
+    baseline = metric_from_losses(base, metric)
+    candidate = metric_from_losses(cand, metric)
     n = int(mask.sum())
-    ci = relative_change_ci(pooled["reg"], pooled["reg+cls"], metric) if n >= 2 else (
-        math.nan, math.nan)
+    ci = relative_change_ci(base, cand, metric) if n >= 2 else (math.nan, math.nan)
+    seed_base, seed_cand = (per_seed[m] for m in sides)
     return {
-        "n_test": n, "n_seeds": len(runs.seeds), "reg": reg, "reg_cls": cls,
-        "rel_change": cls / reg - 1.0 if n and reg != 0 else math.nan,
+        "n_test": n, "n_seeds": len(runs.seeds), "baseline": baseline, "candidate": candidate,
+        "rel_change": candidate / baseline - 1.0 if n and baseline != 0 else math.nan,
         "ci_low": ci[0], "ci_high": ci[1],
-        "p_sample": wilcoxon_p(pooled["reg"], pooled["reg+cls"]) if n else math.nan,
-        "p_seed_t": paired_t_p(per_seed["reg"], per_seed["reg+cls"]) if n else math.nan,
-        "seeds_won": int(np.sum(per_seed["reg+cls"] < per_seed["reg"])) if n else 0,
+        "p_sample": wilcoxon_p(base, cand) if n else math.nan,
+        "p_seed_t": paired_t_p(seed_base, seed_cand) if n else math.nan,
+        "seeds_won": int(np.sum(seed_cand < seed_base)) if n else 0,
     }
 
 
@@ -130,7 +138,8 @@ def experiment_table(runs: ExperimentRuns) -> pd.DataFrame:
         mask = np.ones(runs.target.size, bool) if shot == "overall" else runs.shot == shot
         for metric in METRICS:
             rows.append({"experiment": runs.experiment, "dataset": runs.config["dataset"],
-                         "sampling": runs.config["sampling"], "shot": shot, "metric": metric,
+                         "sampling": runs.config["sampling"], "method": runs.method,
+                         "shot": shot, "metric": metric,
                          **compare_shot(runs, mask, metric)})
     table = pd.DataFrame(rows)
     table["p_sample_holm"] = holm(table["p_sample"].to_numpy())
@@ -175,15 +184,15 @@ def _p(value: float) -> str:
     return "–" if not np.isfinite(value) else f"{value:.2g}"
 
 
-def markdown_rows(table: pd.DataFrame, first: list[str]) -> str:
+def markdown_rows(table: pd.DataFrame, first: list[str], method: str) -> str:
     """A pipe table of the cells of ``table``, led by the ``first`` columns."""
-    headers = first + ["n", "reg", "reg+cls", "change", "95% CI", "p Wilcoxon (samples)",
-                       "Holm", "p t (seeds)", "Holm", "seeds won"]
+    headers = first + ["n", BASELINE_METHOD, method, "change", "95% CI",
+                       "p Wilcoxon (samples)", "Holm", "p t (seeds)", "Holm", "seeds won"]
     body = []
     for _, row in table.iterrows():
         body.append([row[c] if not isinstance(row[c], float) else _number(row[c])
                      for c in first] + [
-            row["n_test"], _number(row["reg"]), _number(row["reg_cls"]),
+            row["n_test"], _number(row["baseline"]), _number(row["candidate"]),
             _percent(row["rel_change"]), _ci(row["ci_low"], row["ci_high"]),
             _p(row["p_sample"]), _p(row["p_sample_holm"]), _p(row["p_seed_t"]),
             _p(row["p_seed_t_holm"]), f"{row['seeds_won']}/{row['n_seeds']}"])
@@ -195,8 +204,8 @@ def _describe(runs: ExperimentRuns) -> str:
     train = c["train"]
     return (f"{len(runs.seeds)} seeds, {c['n_train']} train / {c['n_val']} val / "
             f"{c['n_test']} test rows ({c['per_bin']} per balanced bin), "
-            f"{c['classes_used']} {c['binning']} classes, λ = {train['lam']:g}, "
-            f"{train['regression']} loss, {train['epochs']} epochs, "
+            f"{c['classes_used']} {c['binning']} classes, λ = {c['lam']:g}, "
+            f"{c['regression']} loss, {train['epochs']} epochs, "
             f"{'log-' if c['log_target'] else ''}standardized target; "
             f"shots: many > {c['shots']['many']}, few < {c['shots']['few']} training rows "
             f"per bin of {c['shots']['bins']}; training imbalance (64 bins) "
@@ -210,26 +219,31 @@ def build_report(out_dir: str | Path) -> tuple[str, pd.DataFrame, list[Experimen
     parts = []
     for run, table in zip(runs, tables, strict=True):
         parts += [f"## {run.label}", "", _describe(run), "",
-                  markdown_rows(table, ["shot", "metric"]), ""]
+                  markdown_rows(table, ["shot", "metric"], run.method), ""]
     summary = pd.concat(tables, ignore_index=True)
-    if len(runs) > 1:
-        series = series_table(tables, runs)
-        parts += ["## Gain per training sampling (overall, Holm across these rows)", "",
-                  markdown_rows(series, ["sampling", "imbalance_64", "n_train", "metric"]), ""]
+    for method in dict.fromkeys(r.method for r in runs):
+        picked = [i for i, r in enumerate(runs) if r.method == method]
+        if len(picked) > 1:
+            series = series_table([tables[i] for i in picked], [runs[i] for i in picked])
+            parts += [f"## {method}: gain per training sampling (overall, Holm across these "
+                      "rows)", "",
+                      markdown_rows(series, ["sampling", "imbalance_64", "n_train", "metric"],
+                                    method), ""]
     return "\n".join(parts), summary, runs
 
 
-def write_report(out_dir: str | Path, figure_formats=("png", "pdf")) -> tuple[str, list[Path]]:
-    """Write ``summary.csv``, ``report.md`` and one error-per-bin figure per experiment."""
-    from paper_figures.realdata_errors import plot_error_per_bin
-
+def write_report(out_dir: str | Path) -> tuple[str, list[Path], list[ExperimentRuns]]:
+    """Write ``summary.csv`` and ``report.md``; return the text, the paths and the runs."""
     out_dir = Path(out_dir)
     text, summary, runs = build_report(out_dir)
     summary_path, report_path = out_dir / "summary.csv", out_dir / "report.md"
     write_text_atomic(summary_path, summary.to_csv(index=False))
-    write_text_atomic(report_path, "# Reg vs reg+cls on real data\n\n" + text)
-    written = [summary_path, report_path]
-    for run in runs:
-        written += plot_error_per_bin(run, out_dir / f"errors_per_bin_{run.config['sampling']}",
-                                      figure_formats)
-    return text, written
+    write_text_atomic(report_path, f"# Each method against {BASELINE_METHOD} on real data\n\n"
+                      + text)
+    return text, [summary_path, report_path], runs
+
+
+def figure_stem(run: ExperimentRuns, runs: list[ExperimentRuns]) -> str:
+    """``errors_per_bin_<sampling>``, with the method when the folder holds several."""
+    several = len({r.method for r in runs}) > 1
+    return f"errors_per_bin_{run.config['sampling']}" + (f"_{run.method}" if several else "")

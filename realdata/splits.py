@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis.binning import assign_labels, uniform_edges
-from analysis.errors import InputError
+from analysis.errors import ConfigError, InputError
+from analysis.validate import check_int, check_number
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,12 @@ class SplitConfig:
     share: float = 0.3
     max_per_bin: int = 500
 
-    def validate(self) -> None:
-        if self.split_bins < 1:
-            raise InputError(f"split bins must be >= 1, got {self.split_bins}")
-        if self.min_bin_rows < 3:
-            raise InputError(f"min rows per split bin must be >= 3, got {self.min_bin_rows}")
-        if not 0.0 < self.share < 0.5:
-            raise InputError(f"split share must be in (0, 0.5), got {self.share}")
-        if self.max_per_bin < 1:
-            raise InputError(f"max rows per split bin must be >= 1, got {self.max_per_bin}")
+    def __post_init__(self) -> None:
+        check_int("split bins", self.split_bins, 1)
+        check_int("min rows per split bin", self.min_bin_rows, 3)
+        if not 0.0 < check_number("split share", self.share) < 0.5:
+            raise ConfigError(f"split share must be in (0, 0.5), got {self.share}")
+        check_int("max rows per split bin", self.max_per_bin, 1)
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,6 @@ class Splits:
 
 def balanced_splits(target: np.ndarray, config: SplitConfig, seed: int) -> Splits:
     """Cut balanced val and test splits (``q`` rows per well-populated bin) out of ``target``."""
-    config.validate()
     target = np.asarray(target, dtype=np.float64)
     edges = uniform_edges(target, config.split_bins)
     bins = assign_labels(target, edges)

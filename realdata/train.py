@@ -1,8 +1,10 @@
 """The training loop shared by every real benchmark: one model, given batches, best-on-val.
 
-Reg and reg+cls are trained by two calls of :func:`train_model` with the same
+Every method of an experiment is trained by one call of :func:`train_model` with the same
 ``batch_orders`` (one permutation of the training rows per epoch, drawn once from the
-seed), so they see identical batches in identical order. After every epoch the model is
+seed), so the methods see identical batches in identical order. The loss is the method's
+objective (:mod:`simulate.methods`), and so is the validation score: the method's own
+regression loss on the balanced validation split. After every epoch the model is
 scored on the balanced validation split in the target's original units and the best
 epoch's weights are kept (model selection never looks at the test split).
 
@@ -15,39 +17,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from analysis.errors import InputError
-from simulate.loss import REGRESSION_LOSSES, reg_cls_loss
+from simulate.methods import Method
+from simulate.population import ADAM_BETAS, ADAM_EPS, TrainConfig
 
 from .models import RegClsModel
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimizer and loss settings (defaults: see docs/realdata.md for why)."""
-
-    epochs: int = 30
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    lam: float = 10.0
-    regression: str = "mse"
-
-    def validate(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise InputError("epochs and batch size must be >= 1")
-        if not self.lr > 0 or self.weight_decay < 0 or not self.lam > 0:
-            raise InputError("need lr > 0, weight decay >= 0 and lambda > 0")
-        if self.regression not in REGRESSION_LOSSES:
-            raise InputError(f"unknown regression loss {self.regression!r}; "
-                             f"choose one of {', '.join(REGRESSION_LOSSES)}")
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -78,14 +57,16 @@ class TargetScaler:
 
 @dataclass(frozen=True)
 class TrainData:
-    """Tensors of one run: training inputs, scaled targets, class labels, and validation."""
+    """Tensors of one run: training inputs, scaled targets, class labels (None without a
+    class head), per-sample weights (None without a weighting) and validation."""
 
     x_train: torch.Tensor
     z_train: torch.Tensor
-    labels: torch.Tensor
+    labels: torch.Tensor | None
     x_val: torch.Tensor
     y_val: np.ndarray
     scaler: TargetScaler
+    weights: torch.Tensor | None = None
 
 
 def batch_orders(num_rows: int, epochs: int, seed: int) -> list[np.ndarray]:
@@ -104,26 +85,29 @@ def predict(model: RegClsModel, x: torch.Tensor, scaler: TargetScaler,
     return scaler.inverse(np.concatenate(chunks) if chunks else np.zeros(0))
 
 
-def _val_score(prediction: np.ndarray, target: np.ndarray, regression: str) -> float:
-    error = prediction - target
-    return float(np.mean(np.abs(error)) if regression == "l1" else np.mean(np.square(error)))
+def make_optimizer(model: torch.nn.Module, config: TrainConfig, lr: float,
+                   weight_decay: float) -> torch.optim.Optimizer:
+    """Adam (the study's betas and eps) or SGD, with L2 weight decay."""
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS,
+                                weight_decay=weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=lr, weight_decay=weight_decay)
 
 
 def train_model(
     model: RegClsModel,
+    method: Method,
     data: TrainData,
     config: TrainConfig,
+    lr: float,
+    weight_decay: float,
     orders: list[np.ndarray],
     on_epoch: Callable[[], None] | None = None,
 ) -> dict:
-    """Train ``model`` in place on ``orders``' batches; load and report its best val epoch.
-
-    The loss is plain MSE (or L1) when the model has no class head and
-    ``λ·reg + CE`` when it has one (:func:`simulate.loss.reg_cls_loss`).
-    """
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
-                                 weight_decay=config.weight_decay)
-    has_classes = model.heads.classification is not None
+    """Train ``model`` in place on ``orders``' batches under ``method``'s objective; load
+    and report its best validation epoch (scored with the method's regression loss)."""
+    optimizer = make_optimizer(model, config, lr, weight_decay)
+    has_classes = method.head is not None
     best = {"val_score": float("inf"), "epoch": -1, "state": None}
     train_loss = float("nan")
     for epoch, order in enumerate(orders):
@@ -133,10 +117,11 @@ def train_model(
         for start in range(0, order.size, config.batch_size):
             rows = order_t[start:start + config.batch_size]
             prediction, logits = model(data.x_train[rows])
-            loss = reg_cls_loss(prediction, data.z_train[rows],
-                                logits if has_classes else None,
-                                data.labels[rows] if has_classes else None,
-                                config.lam, config.regression)
+            loss = method.objective(prediction, data.z_train[rows],
+                                    logits if has_classes else None,
+                                    data.labels[rows] if has_classes else None,
+                                    weights=data.weights[rows] if data.weights is not None
+                                    else None)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -146,8 +131,7 @@ def train_model(
         if not np.isfinite(train_loss):
             raise InputError(f"training diverged at epoch {epoch} (loss {train_loss}); "
                              "lower the learning rate or lambda")
-        score = _val_score(predict(model, data.x_val, data.scaler), data.y_val,
-                           config.regression)
+        score = method.regression.score(predict(model, data.x_val, data.scaler), data.y_val)
         if score < best["val_score"]:
             best = {"val_score": score, "epoch": epoch,
                     "state": copy.deepcopy(model.state_dict())}

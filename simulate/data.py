@@ -22,9 +22,9 @@ import numpy as np
 
 from analysis.errors import InputError
 from analysis.files import atomic_path
+from analysis.validate import check_choice
+from analysis.vocabulary import SAMPLINGS, SETTINGS
 
-SETTINGS = ("clean", "noisy", "ood")
-SAMPLINGS = ("uniform", "mild", "moderate", "severe")
 WINDOW_STD = {"mild": 0.3, "moderate": 0.1, "severe": 0.03}
 NOISE_STD = 0.1
 DATA_SEEDS = (2732, 9845, 3264, 4859, 9225)
@@ -205,7 +205,7 @@ def select_by_target(
     ``num_bins`` sub-bins of ``peak ± std·(y_max − y_min)``. The result is shuffled and cut
     to ``num_points``; without replacement a sparse pool can give fewer.
     """
-    _check_choice("sampling", sampling, SAMPLINGS)
+    check_choice("sampling", sampling, SAMPLINGS)
     pool_y = np.asarray(pool_y, dtype=np.float64)
     full_edges = np.linspace(pool_y.min(), pool_y.max(), num_bins + 1)
     full_occupied = _occupied_bins(pool_y, full_edges)
@@ -269,11 +269,6 @@ def _draw_peak(
     raise InputError("no target value is shared by the train, val and test x-ranges")
 
 
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise InputError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
-
-
 def _splits(
     function: SineFunction,
     setting: str,
@@ -296,7 +291,7 @@ def _splits(
 
 def split_intervals(setting: str, data_seed: int) -> dict[str, list[tuple[float, float]]]:
     """The x-intervals each split is drawn from: all of [-1, 1], or the disjoint OOD ones."""
-    _check_choice("setting", setting, SETTINGS)
+    check_choice("setting", setting, SETTINGS)
     if setting == "ood":
         return _ood_disjoint(ood_intervals(data_seed))
     return {name: [(-1.0, 1.0)] for name in ("train", "val", "test")}
@@ -316,7 +311,7 @@ def dataset_peak(
     function_index: int, setting: str, sampling: str, data_seed: int, function_seed: int = 0
 ) -> float | None:
     """The peak :func:`make_dataset` uses for these arguments, without drawing the data."""
-    _check_choice("sampling", sampling, SAMPLINGS)
+    check_choice("sampling", sampling, SAMPLINGS)
     if sampling == "uniform":
         return None
     return _peak_and_rng(function_index, setting, sampling, data_seed, function_seed)[0]
@@ -336,8 +331,8 @@ def make_dataset(
     ``sampling``; test is the test third of the uniform sampling with the same function,
     setting and seed. In the noisy setting ``N(0, 0.1²)`` noise is added to every target.
     """
-    _check_choice("setting", setting, SETTINGS)
-    _check_choice("sampling", sampling, SAMPLINGS)
+    check_choice("setting", setting, SETTINGS)
+    check_choice("sampling", sampling, SAMPLINGS)
     if num_points < 3 * 3:
         raise InputError(f"need at least 9 points, got {num_points}")
     function = sine_function(function_index, function_seed)

@@ -30,12 +30,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from analysis.binning import IGNORE_LABEL, balanced_label_mask
+from analysis.binning import balanced_label_mask
 from analysis.errors import ConfigError
+from analysis.validate import check_choice, check_int
+from analysis.vocabulary import OPTIMIZERS
+from simulate.device import resolve_device, resolve_dtype
+from simulate.methods import MSE, Method
 
-OPTIMIZERS = ("adam", "sgd")
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-DEVICES = ("auto", "cpu", "cuda")
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
 # A class-head group holds about this many logits (4 MiB in float32): small enough for the
@@ -60,23 +61,6 @@ def flush_subnormals() -> bool:
     sweep does, first thing); torch's worker threads created earlier keep their mode.
     """
     return bool(torch.set_flush_denormal(True))
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` picks CUDA when present; asking for CUDA without one is a config error."""
-    if device not in DEVICES:
-        raise ConfigError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was asked for but no CUDA device is available")
-    return torch.device(device)
-
-
-def resolve_dtype(dtype: str) -> torch.dtype:
-    if dtype not in DTYPES:
-        raise ConfigError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
-    return DTYPES[dtype]
 
 
 @dataclass(frozen=True)
@@ -124,9 +108,10 @@ class Member:
 
     ``labels`` are the class labels of the training targets (None without a class head);
     with ``keep`` (per-class keep probabilities) a fresh class-balanced subsample of labels is
-    drawn every epoch, the rest set to -1. ``order_seed`` seeds the batch order (and the label
-    masks); paired reg and reg+cls models share it and ``init_seed``, so they see the same
-    batches from the same starting trunk.
+    drawn every epoch, the rest set to -1. ``weights`` are the per-sample weights of the
+    regression term (None: the method has no weighting). ``order_seed`` seeds the batch order
+    (and the label masks); a method's model and its baseline share it and ``init_seed``, so
+    they see the same batches from the same starting trunk.
     """
 
     x: np.ndarray
@@ -138,25 +123,26 @@ class Member:
     order_seed: tuple[int, ...] = (0,)
     labels: np.ndarray | None = None
     keep: np.ndarray | None = None
+    weights: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """What all members of a population share besides the architecture."""
+    """How the training loop runs: optimizer, epochs and batch size.
+
+    Shared by every model of a population and by every real-data run. Learning rate and
+    weight decay are per run (a population's members may differ in them); device and dtype
+    are where the loop runs, not what it computes, and are passed next to this.
+    """
 
     optimizer: str = "adam"
     epochs: int = 80
     batch_size: int = 256
-    dtype: str = "float32"
-    device: str = "cpu"
 
     def __post_init__(self):
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"unknown optimizer {self.optimizer!r}; "
-                              f"choose one of {', '.join(OPTIMIZERS)}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError("epochs and batch size must be at least 1")
-        resolve_dtype(self.dtype)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_int("epochs", self.epochs, 1)
+        check_int("batch size", self.batch_size, 1)
 
 
 def xavier_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
@@ -214,26 +200,38 @@ class PopulationResult:
 def mean_squared_error(prediction: np.ndarray, target: np.ndarray) -> float:
     """MSE in float64 (``inf``/``nan`` pass through, so a blown-up model shows as such)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        return float(np.mean((np.asarray(prediction, np.float64) - target) ** 2))
+        return MSE.score(prediction, target)
 
 
 class Population:
-    """P models of one architecture, their stacked weights and optimizer state."""
+    """P models of one architecture and method, their stacked weights and optimizer state.
+
+    The method gives the objective's gradient at the outputs (regression prediction and
+    logits); the backward through the MLP trunk is written here by hand. Members may differ
+    in data, λ, learning rate, weight decay and seeds.
+    """
 
     def __init__(self, architecture: Architecture, config: TrainConfig, members: Sequence[Member],
-                 initial: Sequence[dict[str, np.ndarray]] | None = None,
-                 fused_update: bool | None = None):
+                 method: Method, initial: Sequence[dict[str, np.ndarray]] | None = None,
+                 fused_update: bool | None = None, dtype: str = "float32",
+                 device: str = "cpu"):
         if not members:
             raise ConfigError("a population needs at least one model")
+        if method.num_classes != architecture.num_classes:
+            raise ConfigError(f"method {method.name!r} has {method.num_classes} classes but the "
+                              f"architecture {architecture.num_classes}")
         self.architecture = architecture
         self.config = config
+        self.method = method
         self.members = list(members)
-        self.device = resolve_device(config.device)
-        self.dtype = resolve_dtype(config.dtype)
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype)
         self.size = len(self.members)
         for m in self.members:
             if (m.labels is None) != (architecture.num_classes == 0):
                 raise ConfigError("members need class labels exactly when there is a class head")
+            if (m.weights is None) != (method.weighting is None):
+                raise ConfigError("members need sample weights exactly when the method weights")
             if m.x.size < config.batch_size:
                 raise ConfigError(f"a training set of {m.x.size} points is smaller than one "
                                   f"batch of {config.batch_size}")
@@ -265,6 +263,8 @@ class Population:
         n_max = max(m.x.size for m in self.members)
         self._x = self._padded([m.x for m in self.members], n_max, self.dtype)
         self._y = self._padded([m.y for m in self.members], n_max, self.dtype)
+        self._w = (self._padded([m.weights for m in self.members], n_max, self.dtype)
+                   if method.weighting is not None else None)
         self.train_sizes = np.array([m.x.size for m in self.members])
         self.steps_per_epoch = self.train_sizes // config.batch_size
         # On the CPU, reading the divergence flags each step costs nothing, so the optimizer
@@ -330,40 +330,40 @@ class Population:
 
     def _class_head_backward(self, features: torch.Tensor, labels: torch.Tensor,
                              grad_features: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy gradient of the class head's ``[W; b]``, group by group.
+        """Gradient of the class head's ``[W; b]`` under the method's class loss, by group.
 
-        Per model the CE is averaged over its non-ignored samples, so the logit gradient is
-        ``s · (softmax − onehot)`` with ``s = 1 / n_valid`` on valid rows and 0 on ignored
-        ones. The row weight ``s`` is applied to the small operands (features, feature
-        gradient) instead of the ``B × C`` logits, which are touched only by the matmul that
-        makes them, an in-place softmax in one reused buffer, and the two matmuls that use
-        them, group by group so that they stay in cache. ``grad_features`` receives the
-        features' gradient.
+        The loss overwrites the group's logits with ``G`` and returns a row scale ``s`` (for
+        cross-entropy ``G = softmax − onehot`` and ``s = 1 / n_valid`` on valid rows, 0 on
+        ignored ones; see :mod:`simulate.methods`). ``s`` is applied to the small operands
+        (features, feature gradient) instead of the ``B × C`` logits, which are touched only
+        by the matmul that makes them, the loss's in-place gradient in one reused buffer and
+        the two matmuls that use them, group by group so that they stay in cache.
+        ``grad_features`` receives the features' gradient.
         """
-        valid = labels != IGNORE_LABEL
-        scale = (valid.to(self.dtype) / valid.sum(dim=1, keepdim=True).clamp(min=1)).unsqueeze(2)
-        safe_labels = labels.clamp(min=0).unsqueeze(2)
-        minus_valid = -valid.to(self.dtype).unsqueeze(2)
+        loss = self.method.head.loss
         wb = self.wb["_cls"]
         hidden = wb.shape[1] - 1
         grads = []
         for start in range(0, self.size, self.head_group):
             part = slice(start, start + self.head_group)
             feats = features[part]
-            # The fused row-wise softmax, written over its own input: each row is reduced
-            # (max, sum of exp) before it is overwritten element by element. The batching
-            # test compares the result with autograd's softmax.
-            probs = torch.bmm(feats, wb[part], out=self._logits[:feats.shape[0]])
-            torch.softmax(probs, dim=2, out=probs)
-            probs.scatter_add_(2, safe_labels[part], minus_valid[part])
-            grads.append(torch.bmm((feats * scale[part]).transpose(1, 2), probs).flatten(1))
-            back = torch.bmm(probs, wb[part, :hidden].transpose(1, 2))
-            grad_features[part].addcmul_(back, scale[part])
+            logits = torch.bmm(feats, wb[part], out=self._logits[:feats.shape[0]])
+            scale = loss.gradient_in_place(logits, labels[part])
+            if scale is None:
+                grads.append(torch.bmm(feats.transpose(1, 2), logits).flatten(1))
+                grad_features[part].add_(torch.bmm(logits, wb[part, :hidden].transpose(1, 2)))
+                continue
+            grads.append(torch.bmm((feats * scale).transpose(1, 2), logits).flatten(1))
+            back = torch.bmm(logits, wb[part, :hidden].transpose(1, 2))
+            grad_features[part].addcmul_(back, scale)
         return grads[0] if len(grads) == 1 else torch.cat(grads)
 
-    def _backward(self, acts: list[torch.Tensor], y: torch.Tensor,
-                  labels: torch.Tensor | None) -> None:
-        """Gradient of ``λ·MSE + CE`` (plain MSE without a class head) into ``self.grad``.
+    def _backward(self, acts: list[torch.Tensor], y: torch.Tensor, labels: torch.Tensor | None,
+                  weights: torch.Tensor | None) -> None:
+        """Gradient of the method's objective (``λ·reg + cls``, or ``reg``) into ``self.grad``.
+
+        The method gives the gradient at the regression output and the logits; from there
+        the backward through the heads and the trunk is by hand.
 
         Each ``[W; b]`` gradient is one matmul of the augmented input with the output
         gradient, written to a fresh tensor (a matmul or sum written into a strided slice of
@@ -373,8 +373,9 @@ class Population:
         hidden = features.shape[2] - 1
         wb_reg = self.wb["_reg"]
         prediction = torch.bmm(features, wb_reg).squeeze(2)
-        weight = (2.0 / y.shape[1]) * (self.lam if labels is not None else 1.0)
-        grad_pred = (prediction - y).mul_(weight).unsqueeze(2)
+        scale = self.lam if labels is not None else 1.0
+        grad_pred = self.method.regression.output_gradient(prediction, y, scale,
+                                                           weights).unsqueeze(2)
         grads = {"_reg": torch.bmm(grad_pred.transpose(1, 2), features).flatten(1)}
         grad_act = torch.bmm(grad_pred, wb_reg[:, :hidden].transpose(1, 2))
         if labels is not None:
@@ -497,13 +498,15 @@ class Population:
         order = self._padded([d[0] for d in drawn], n_max, torch.int64)
         x = self._with_ones(self._x.gather(1, order))
         y = self._y.gather(1, order)
+        weights = self._w.gather(1, order) if self._w is not None else None
         labels = None
         if has_head:
             labels = self._padded([d[1] for d in drawn], n_max, torch.int64).gather(1, order)
         for step in range(max_steps):
             cut = slice(step * batch, (step + 1) * batch)
             acts = self._forward_trunk(x[:, cut])
-            self._backward(acts, y[:, cut], labels[:, cut] if has_head else None)
+            self._backward(acts, y[:, cut], labels[:, cut] if has_head else None,
+                           weights[:, cut] if weights is not None else None)
             if self.fused_update:
                 self._update_fused(step < self.steps_per_epoch if uneven else None)
             else:

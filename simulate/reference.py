@@ -1,7 +1,8 @@
 """One model at a time, the plain way: an ``nn.Module``, autograd and ``torch.optim``.
 
 This is the yardstick for the population engine. Given the same :class:`Member` (data, seeds,
-λ, learning rate) it trains with the same initial weights, the same batch orders and label
+λ, learning rate) and :class:`~simulate.methods.Method` it trains, with autograd through the
+method's whole objective, the same initial weights, the same batch orders and label
 masks and the same optimizer, so its final weights must equal the population's (the honest
 batching test). Two feeding modes reproduce the baselines of ``benchmarks/bench_simulate.py``:
 
@@ -18,7 +19,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from analysis.errors import ConfigError
-from simulate.loss import RegClsHeads, reg_cls_loss
+from simulate.device import resolve_device, resolve_dtype
+from simulate.heads import RegClsHeads
+from simulate.methods import Method
 from simulate.population import (
     ADAM_BETAS,
     ADAM_EPS,
@@ -27,8 +30,6 @@ from simulate.population import (
     Member,
     TrainConfig,
     initial_parameters,
-    resolve_device,
-    resolve_dtype,
 )
 
 FEEDS = ("strong", "faithful")
@@ -108,9 +109,12 @@ def train_single(
     architecture: Architecture,
     config: TrainConfig,
     member: Member,
+    method: Method,
     feed: str = "strong",
     initial: dict[str, np.ndarray] | None = None,
     max_steps_per_epoch: int | None = None,
+    dtype: str = "float32",
+    device: str = "cpu",
 ) -> dict[str, np.ndarray]:
     """Train one model and return its final weights (float64 numpy, population layout).
 
@@ -118,7 +122,10 @@ def train_single(
     """
     if feed not in FEEDS:
         raise ConfigError(f"unknown feed {feed!r}; choose one of {', '.join(FEEDS)}")
-    device, dtype = resolve_device(config.device), resolve_dtype(config.dtype)
+    device, dtype = resolve_device(device), resolve_dtype(dtype)
+    if method.num_classes != architecture.num_classes:
+        raise ConfigError(f"method {method.name!r} has {method.num_classes} classes but the "
+                          f"architecture {architecture.num_classes}")
     model = ReferenceMLP(architecture).to(device=device, dtype=dtype)
     model.load(initial if initial is not None
                else initial_parameters(architecture, member.init_seed))
@@ -130,14 +137,18 @@ def train_single(
     if max_steps_per_epoch is not None:
         steps = min(steps, max_steps_per_epoch)
 
-    def step(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor) -> None:
+    def step(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor,
+             weights: torch.Tensor | None) -> None:
         optimizer.zero_grad(set_to_none=True)
         prediction, logits = model(x)
-        loss = reg_cls_loss(prediction, y, logits, labels if has_head else None, member.lam)
+        loss = method.objective(prediction, y, logits, labels if has_head else None,
+                                member.lam, weights)
         loss.backward()
         optimizer.step()
 
     if feed == "faithful":
+        if member.weights is not None:
+            raise ConfigError("the faithful feed has no per-sample weights; use feed 'strong'")
         items = _Items(member.x, member.y, None)
         sampler = _FixedOrder()
         loader = DataLoader(items, batch_size=batch, sampler=sampler, drop_last=True)
@@ -146,17 +157,21 @@ def train_single(
             for i, (x, y, labels) in enumerate(loader):
                 if i == steps:
                     break
-                step(x.to(device, dtype), y.to(device, dtype), labels.to(device))
+                step(x.to(device, dtype), y.to(device, dtype), labels.to(device), None)
         return model.export()
 
     x_all = torch.as_tensor(member.x, device=device, dtype=dtype)
     y_all = torch.as_tensor(member.y, device=device, dtype=dtype)
+    w_all = (torch.as_tensor(member.weights, device=device, dtype=dtype)
+             if member.weights is not None else None)
     for _ in range(config.epochs):
         order, labels = stream.next_epoch()
         order_t = torch.as_tensor(order, device=device)
         x, y = x_all[order_t], y_all[order_t]
+        w = w_all[order_t] if w_all is not None else None
         lab = torch.as_tensor(labels, device=device)[order_t] if has_head else None
         for i in range(steps):
             cut = slice(i * batch, (i + 1) * batch)
-            step(x[cut], y[cut], lab[cut] if has_head else None)
+            step(x[cut], y[cut], lab[cut] if has_head else None,
+                 w[cut] if w is not None else None)
     return model.export()

@@ -1,12 +1,12 @@
-"""The sweep's answer: reg vs reg+cls test MSE on paired runs, cell by cell.
+"""The sweep's answer: each method against the baseline, test MSE on paired runs, per cell.
 
-A reg+cls run pairs with the plain reg run that shares its data and model seed and its
-training recipe (setting, sampling, function, function_seed, data_seed, model_seed, hidden,
-optimizer, lr, epochs, num_points — the shared 1D contract). A cell is (setting, sampling,
-class count), plus binning, hidden widths or optimizer when the store holds more than one.
-Per cell we report the paired statistics of :func:`analysis.stats.compare_paired` on the test
-MSE and Holm-adjust the Wilcoxon p-values across all cells. A pair with a diverged model is
-left out (its MSE is not a measurement of the method).
+A method's run pairs with the baseline run of the same :class:`simulate.grid.Recipe` (data,
+seeds, training recipe) through :func:`simulate.compare.pair_runs`, which also leaves out
+pairs with a diverged run. A cell is (setting, sampling, class count), plus method, binning,
+hidden widths or optimizer when the store holds more than one. Per cell we report the paired
+statistics of :func:`analysis.stats.compare_paired` on the test MSE and Holm-adjust the
+Wilcoxon p-values across all cells. The report returns data; the CLI prints it and
+:mod:`paper_figures` draws it.
 """
 
 from __future__ import annotations
@@ -21,74 +21,77 @@ import numpy as np
 from analysis.errors import InputError
 from analysis.files import atomic_path
 from analysis.stats import compare_paired, holm
-from simulate.data import SAMPLINGS, SETTINGS
+from analysis.vocabulary import BASELINE_METHOD, SAMPLINGS, SETTINGS, SIM_KIND
+from simulate.compare import Pairing, pair_runs
+from simulate.grid import sim_identity
 from simulate.store import ResultsStore
-from simulate.sweep import KIND
 
-PAIR_FIELDS = ("setting", "sampling", "function", "function_seed", "data_seed", "model_seed",
-               "hidden", "optimizer", "lr", "epochs", "num_points")
+STAT_COLUMNS = ("n_pairs", "rel_change", "ci_low", "ci_high", "win_rate", "p_wilcoxon",
+                "p_ttest", "p_holm")
 SUMMARY_COLUMNS = ("setting", "sampling", "num_classes", "n_pairs", "mse_reg", "mse_regcls",
                    "rel_change", "ci_low", "ci_high", "win_rate", "p_wilcoxon", "p_ttest",
                    "p_holm")
-OPTIONAL_CELL_FIELDS = ("binning", "hidden", "optimizer")
-
-
-def _pair_key(config: dict) -> tuple:
-    return tuple(tuple(config[f]) if isinstance(config[f], list) else config[f]
-                 for f in PAIR_FIELDS)
-
-
-def _test_mse(record: dict) -> float:
-    metrics = record["metrics"]
-    value = metrics.get("test_mse")
-    if metrics.get("diverged") or value is None or not math.isfinite(value):
-        return math.nan
-    return float(value)
+OPTIONAL_CELL_FIELDS = ("method", "binning", "hidden", "optimizer")
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One row of the table: its identity and the paired test MSEs (reg, reg+cls)."""
+    """One row of the table: its identity and the paired test MSEs (baseline, method)."""
 
     setting: str
     sampling: str
     num_classes: int
     extra: tuple[tuple[str, object], ...]
-    reg: np.ndarray
-    regcls: np.ndarray
+    method: str
+    baseline: np.ndarray
+    candidate: np.ndarray
 
 
 def load_records(directory: Path) -> list[dict]:
     with ResultsStore(directory, create=False) as store:
-        records = store.records(KIND)
+        records = store.records(SIM_KIND)
     if not records:
         raise InputError(f"the results store in {directory} holds no 1D runs")
     return records
 
 
+def pair_records(records: list[dict], methods: list[str] | None = None) -> Pairing:
+    """Every method run of ``records`` paired with its baseline run."""
+    pairing = pair_runs(records, sim_identity, BASELINE_METHOD, methods)
+    if not pairing.pairs:
+        raise InputError(f"no method run has a paired {BASELINE_METHOD} run in this store")
+    return pairing
+
+
+def _test_mse(record: dict) -> float:
+    value = record["metrics"].get("test_mse")
+    return math.nan if value is None else float(value)
+
+
+def _value(config: dict, name: str):
+    value = config[name]
+    return tuple(value) if isinstance(value, list) else value
+
+
 def paired_cells(records: list[dict]) -> list[Cell]:
-    """Group reg+cls runs into cells, each with the MSE of its paired reg runs."""
-    reg = {_pair_key(r["config"]): _test_mse(r) for r in records
-           if r["config"]["model"] == "reg"}
+    """Group the method runs into cells, each with the test MSE of its paired baseline runs."""
+    pairing = pair_records(records)
+    candidates = [p.candidate["config"] for p in pairing.pairs]
     varying = [f for f in OPTIONAL_CELL_FIELDS
-               if len({str(r["config"][f]) for r in records
-                       if r["config"]["model"] == "regcls"}) > 1]
+               if len({str(_value(c, "model" if f == "method" else f))
+                       for c in candidates}) > 1]
     groups: dict[tuple, list[tuple[float, float]]] = {}
-    for r in records:
-        c = r["config"]
-        if c["model"] != "regcls":
-            continue
-        partner = reg.get(_pair_key(c))
-        if partner is None:
-            continue
-        extra = tuple((f, tuple(c[f]) if isinstance(c[f], list) else c[f]) for f in varying)
-        cell = (c["setting"], c["sampling"], int(c["num_classes"]), extra)
-        groups.setdefault(cell, []).append((partner, _test_mse(r)))
-    if not groups:
-        raise InputError("no reg+cls run has a paired reg run in this store")
+    for pair in pairing.pairs:
+        c = pair.candidate["config"]
+        extra = tuple((f, pair.identity.method if f == "method" else _value(c, f))
+                      for f in varying)
+        cell = (c["setting"], c["sampling"], int(c["num_classes"]), extra,
+                pair.identity.method)
+        groups.setdefault(cell, []).append((_test_mse(pair.baseline),
+                                            _test_mse(pair.candidate)))
 
     def order(cell):
-        setting, sampling, num_classes, extra = cell
+        setting, sampling, num_classes, extra, _ = cell
         return (tuple(v for _, v in extra),
                 SETTINGS.index(setting) if setting in SETTINGS else len(SETTINGS),
                 SAMPLINGS.index(sampling) if sampling in SAMPLINGS else len(SAMPLINGS),
@@ -97,20 +100,27 @@ def paired_cells(records: list[dict]) -> list[Cell]:
     cells = []
     for key in sorted(groups, key=order):
         pairs = np.array(groups[key], dtype=np.float64)
-        cells.append(Cell(key[0], key[1], key[2], key[3], pairs[:, 0], pairs[:, 1]))
+        cells.append(Cell(key[0], key[1], key[2], key[3], key[4], pairs[:, 0], pairs[:, 1]))
     return cells
+
+
+def mse_columns(cells: list[Cell]) -> tuple[str, str]:
+    """``mse_<baseline>`` and ``mse_<method>`` (``mse_method`` when methods vary by row)."""
+    methods = list(dict.fromkeys(c.method for c in cells))
+    return f"mse_{BASELINE_METHOD}", f"mse_{methods[0]}" if len(methods) == 1 else "mse_method"
 
 
 def summarize(cells: list[Cell], num_resamples: int = 10_000) -> list[dict]:
     """One summary row per cell, with Holm-adjusted Wilcoxon p-values across all rows."""
+    baseline_column, method_column = mse_columns(cells)
     rows = []
     for cell in cells:
-        result = compare_paired(cell.reg, cell.regcls, num_resamples=num_resamples)
+        result = compare_paired(cell.baseline, cell.candidate, num_resamples=num_resamples)
         row = {name: (value if not isinstance(value, tuple) else "-".join(map(str, value)))
                for name, value in cell.extra}
         row.update({"setting": cell.setting, "sampling": cell.sampling,
                     "num_classes": cell.num_classes, "n_pairs": result.n_pairs,
-                    "mse_reg": result.mean_a, "mse_regcls": result.mean_b,
+                    baseline_column: result.mean_a, method_column: result.mean_b,
                     "rel_change": result.rel_change, "ci_low": result.ci_low,
                     "ci_high": result.ci_high, "win_rate": result.win_rate,
                     "p_wilcoxon": result.p_wilcoxon, "p_ttest": result.p_ttest})
@@ -121,8 +131,11 @@ def summarize(cells: list[Cell], num_resamples: int = 10_000) -> list[dict]:
 
 
 def columns(rows: list[dict]) -> list[str]:
+    """The table's columns: varying cell fields, then the cell, the two MSEs and the stats."""
     extra = [f for f in OPTIONAL_CELL_FIELDS if rows and f in rows[0]]
-    return extra + list(SUMMARY_COLUMNS)
+    mse = [k for k in rows[0] if k.startswith("mse_")] if rows else []
+    return extra + ["setting", "sampling", "num_classes", "n_pairs", *mse,
+                    *STAT_COLUMNS[1:]]
 
 
 def write_summary(rows: list[dict], path: Path) -> Path:

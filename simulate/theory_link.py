@@ -42,25 +42,32 @@ from analysis.theory import (
     window_interval,
     window_mixture_density,
 )
+from analysis.vocabulary import (
+    BASELINE_METHOD,
+    BINNINGS,
+    CLASS_COUNTS,
+    DEFAULT_SIGMA_FRACTION,
+    LABEL_SHIFT_SETTINGS,
+    SAMPLINGS,
+    SETTINGS,
+    SIM_KIND,
+)
 from simulate import data as protocol
+from simulate.compare import pair_runs
+from simulate.grid import sim_identity
 from simulate.store import ResultsStore
 
-DEFAULT_SIGMA_FRACTION = 0.075
-SIGMA_FRACTIONS = (0.02, 0.0375, 0.075, 0.15, 0.3)
-CLASS_COUNTS = (4, 16, 64, 256, 1024)
-BINNINGS = ("uniform", "equal")
-KIND = "sim1d"
-LABEL_SHIFT_SETTINGS = ("clean", "noisy")
+SIGMA_FRACTIONS = (0.02, 0.0375, DEFAULT_SIGMA_FRACTION, 0.15, 0.3)
 COLUMNS = ("setting", "sampling", "function", "function_seed", "data_seed", "num_points",
            "num_classes",
            "binning", "excess_mse", "captured_fraction", "expected_gap", "relative_excess",
            "predicted_benefit", "sigma", "sigma_fraction", "range_low", "range_high", "peak",
            "window_low", "window_high", "window_weight", "theory_applies")
 PRESETS = {
-    "paper": {"settings": protocol.SETTINGS, "samplings": protocol.SAMPLINGS,
+    "paper": {"settings": SETTINGS, "samplings": SAMPLINGS,
               "functions": tuple(range(protocol.NUM_FUNCTIONS)), "seeds": (0, 1, 2, 3, 4),
               "class_counts": CLASS_COUNTS, "binnings": BINNINGS},
-    "small": {"settings": ("clean", "noisy"), "samplings": protocol.SAMPLINGS,
+    "small": {"settings": LABEL_SHIFT_SETTINGS, "samplings": SAMPLINGS,
               "functions": (0, 1), "seeds": (0,), "class_counts": (4, 64),
               "binnings": BINNINGS},
 }
@@ -105,7 +112,7 @@ def target_model(
     :func:`simulate.data.make_dataset`; the range is that of ``f`` over the training
     x-intervals (the full ``[-1, 1]`` except for OOD).
     """
-    if setting not in protocol.SETTINGS or sampling not in protocol.SAMPLINGS:
+    if setting not in SETTINGS or sampling not in SAMPLINGS:
         raise InputError(f"unknown setting/sampling {setting!r}/{sampling!r}")
     function = protocol.sine_function(function_index, function_seed)
     if setting == "ood":
@@ -270,6 +277,18 @@ def write_rows(rows: list[dict], path: Path, columns: Iterable[str] = COLUMNS) -
     return Path(path)
 
 
+def format_prediction_summary(rows: list[dict]) -> str:
+    """Mean excess MSE, relative excess and captured fraction per (setting, binning,
+    sampling) at the largest class count, as a text table."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    summary = (frame[(frame["num_classes"] == frame["num_classes"].max())]
+               .groupby(["setting", "binning", "sampling"], sort=False)
+               [["excess_mse", "relative_excess", "captured_fraction"]].mean())
+    return summary.to_string(float_format=lambda v: f"{v:.4g}")
+
+
 def read_predictions(path: Path):
     """A predictions CSV as a DataFrame (checked for the columns the join needs)."""
     import pandas as pd
@@ -293,50 +312,39 @@ def read_predictions(path: Path):
 
 # ----------------------------------------------------------------------------- the check
 _DATASET_KEYS = ("setting", "sampling", "function", "function_seed", "data_seed")
-_PAIR_KEYS = _DATASET_KEYS + ("model_seed", "hidden", "optimizer", "lr", "epochs", "num_points")
 
 
-def _freeze(value):
-    return tuple(value) if isinstance(value, list) else value
+def measured_pairs(store_dir: Path, method: str = "regcls") -> list[dict]:
+    """Paired (baseline, ``method``) test MSEs from a results store.
 
-
-def measured_pairs(store_dir: Path) -> list[dict]:
-    """Paired (reg, reg+cls) test MSEs from a results store, per the row contract.
-
-    A reg row pairs with every regcls row sharing (setting, sampling, function,
-    function_seed, data_seed, model_seed, hidden, optimizer, lr, epochs, num_points);
-    diverged runs are left out.
+    Pairs come from :func:`simulate.compare.pair_runs` (same recipe; pairs with a diverged
+    run left out); each row carries the dataset, model seed, recipe and class setup.
     """
     with ResultsStore(store_dir, create=False) as store:
-        records = store.records(KIND)
+        records = store.records(SIM_KIND)
     if not records:
-        raise InputError(f"results store {store_dir} holds no {KIND!r} rows")
-    regs: dict[tuple, dict] = {}
-    for record in records:
-        config, metrics = record["config"], record["metrics"]
-        if config.get("model") == "reg" and not metrics.get("diverged"):
-            regs[tuple(_freeze(config[k]) for k in _PAIR_KEYS)] = record
+        raise InputError(f"results store {store_dir} holds no {SIM_KIND!r} rows")
+    pairing = pair_runs(records, sim_identity, BASELINE_METHOD, [method])
     pairs = []
-    for record in records:
-        config, metrics = record["config"], record["metrics"]
-        if config.get("model") != "regcls" or metrics.get("diverged"):
-            continue
-        reg = regs.get(tuple(_freeze(config[k]) for k in _PAIR_KEYS))
-        if reg is None:
-            continue
-        pairs.append({**{k: _freeze(config[k]) for k in _PAIR_KEYS},
+    for pair in pairing.pairs:
+        recipe, config = pair.identity.recipe, pair.candidate["config"]
+        pairs.append({**{k: getattr(recipe, k) for k in _DATASET_KEYS},
+                      "model_seed": recipe.model_seed, "hidden": recipe.hidden,
+                      "optimizer": recipe.optimizer, "lr": recipe.lr, "epochs": recipe.epochs,
+                      "num_points": recipe.num_points,
                       "num_classes": int(config["num_classes"]), "binning": config["binning"],
-                      "reg_mse": float(reg["metrics"]["test_mse"]),
-                      "regcls_mse": float(metrics["test_mse"])})
+                      "reg_mse": float(pair.baseline["metrics"]["test_mse"]),
+                      "regcls_mse": float(pair.candidate["metrics"]["test_mse"])})
     if not pairs:
-        raise InputError(f"results store {store_dir} has no complete reg / reg+cls pairs")
+        raise InputError(f"results store {store_dir} has no complete {BASELINE_METHOD} / "
+                         f"{method} pairs")
     return pairs
 
 
 def measured_uniform_rmse(store_dir: Path) -> dict[tuple[str, int], float]:
     """Plain-regression test RMSE on uniform data per (setting, function): the effective σ."""
     with ResultsStore(store_dir, create=False) as store:
-        records = store.records(KIND)
+        records = store.records(SIM_KIND)
     values: dict[tuple[str, int], list[float]] = defaultdict(list)
     for record in records:
         config, metrics = record["config"], record["metrics"]
@@ -431,7 +439,7 @@ def predictions_for_pairs(
 def check_cells(cells: list[dict], num_resamples: int = 2000, seed: int = 0) -> list[CheckRow]:
     """Spearman of predicted ``excess_mse`` with measured ``reg − reg+cls`` per setting, and
     over the label-shift settings together (clean + noisy)."""
-    groups = {s: [c for c in cells if c["setting"] == s] for s in protocol.SETTINGS}
+    groups = {s: [c for c in cells if c["setting"] == s] for s in SETTINGS}
     groups["clean+noisy"] = [c for c in cells if c["setting"] in LABEL_SHIFT_SETTINGS]
     rows = []
     for name, members in groups.items():

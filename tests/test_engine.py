@@ -10,6 +10,7 @@ import torch
 
 from analysis.binning import assign_labels, keep_probabilities, make_edges
 from analysis.errors import ConfigError
+from simulate.methods import Method, get_method
 from simulate.population import (
     Architecture,
     Member,
@@ -36,6 +37,13 @@ def _member(index: int, num_classes: int, n: int = 640, equal: bool = False,
                   keep=keep)
 
 
+def _method(num_classes: int) -> Method:
+    """The study's two methods: reg, or regcls with ``num_classes`` classes."""
+    if not num_classes:
+        return get_method("reg")
+    return get_method("regcls").configured(num_classes=num_classes)
+
+
 def _max_relative_error(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
     return max(float(np.max(np.abs(a[k] - b[k])) / np.max(np.abs(b[k]))) for k in b
                if np.max(np.abs(b[k])) > 0)
@@ -51,11 +59,14 @@ def test_population_equals_models_trained_one_by_one(optimizer, num_classes, fus
     members = [_member(0, num_classes, lr=lr), _member(1, num_classes, n=700, lr=lr),
                _member(2, num_classes, equal=True, lr=lr)]
     architecture = Architecture((6, 15), num_classes)
-    config = TrainConfig(optimizer, epochs=2, batch_size=64, dtype="float64")
-    result = Population(architecture, config, members, fused_update=fused).train()
+    config = TrainConfig(optimizer, epochs=2, batch_size=64)
+    method = _method(num_classes)
+    result = Population(architecture, config, members, method, fused_update=fused,
+                        dtype="float64").train()
     assert not result.diverged.any()
     for i, member in enumerate(members):
-        reference = train_single(architecture, config, member, feed="strong")
+        reference = train_single(architecture, config, member, method, feed="strong",
+                                 dtype="float64")
         assert _max_relative_error(result.parameters[i], reference) < 1e-6
         # Training moved the weights: the comparison is not between two initial states.
         start = initial_parameters(architecture, member.init_seed)
@@ -65,9 +76,11 @@ def test_population_equals_models_trained_one_by_one(optimizer, num_classes, fus
 def test_faithful_feed_gives_the_same_model():
     member = _member(1, 8, equal=True)
     architecture = Architecture((6, 15), 8)
-    config = TrainConfig("adam", epochs=2, batch_size=64, dtype="float64")
-    strong = train_single(architecture, config, member, feed="strong")
-    faithful = train_single(architecture, config, member, feed="faithful")
+    config = TrainConfig("adam", epochs=2, batch_size=64)
+    strong = train_single(architecture, config, member, _method(8), feed="strong",
+                          dtype="float64")
+    faithful = train_single(architecture, config, member, _method(8), feed="faithful",
+                            dtype="float64")
     assert _max_relative_error(faithful, strong) < 1e-12
 
 
@@ -78,11 +91,12 @@ def test_diverging_model_is_flagged_and_changes_nobody_else(dtype, num_classes, 
     members = [_member(i, num_classes, lr=1e-2) for i in range(3)]
     blown = dataclasses.replace(members[1], lr=1e6)
     architecture = Architecture((6, 15), num_classes)
-    config = TrainConfig("adam", epochs=2, batch_size=64, dtype=dtype)
-    with_blown = Population(architecture, config, [members[0], blown, members[2]],
-                            fused_update=fused).train()
-    without = Population(architecture, config, [members[0], members[2]],
-                         fused_update=fused).train()
+    config = TrainConfig("adam", epochs=2, batch_size=64)
+    method = _method(num_classes)
+    with_blown = Population(architecture, config, [members[0], blown, members[2]], method,
+                            fused_update=fused, dtype=dtype).train()
+    without = Population(architecture, config, [members[0], members[2]], method,
+                         fused_update=fused, dtype=dtype).train()
     assert with_blown.diverged.tolist() == [False, True, False]
     assert not without.diverged.any()
     for mine, theirs in zip([with_blown.parameters[0], with_blown.parameters[2]],
@@ -95,9 +109,9 @@ def test_diverging_model_is_flagged_and_changes_nobody_else(dtype, num_classes, 
 def test_identical_populations_give_identical_numbers():
     members = [_member(i, 16) for i in range(3)]
     architecture = Architecture((6, 15), 16)
-    config = TrainConfig("adam", epochs=2, batch_size=64, dtype="float32")
-    first = Population(architecture, config, members).train()
-    second = Population(architecture, config, members).train()
+    config = TrainConfig("adam", epochs=2, batch_size=64)
+    first = Population(architecture, config, members, _method(16)).train()
+    second = Population(architecture, config, members, _method(16)).train()
     for a, b in zip(first.parameters, second.parameters, strict=True):
         for name in a:
             np.testing.assert_array_equal(a[name], b[name])
@@ -111,7 +125,8 @@ def test_training_fits_the_function():
     y = np.sin(3 * x)
     member = Member(x=x, y=y, lr=1e-2, init_seed=3, order_seed=(3,))
     result = Population(Architecture((6, 15), 0),
-                        TrainConfig("adam", epochs=30, batch_size=64), [member]).train()
+                        TrainConfig("adam", epochs=30, batch_size=64), [member],
+                        _method(0)).train()
     assert result.train_mse[0] < 0.05 * np.var(y)
 
 
@@ -130,10 +145,10 @@ def test_manual_gradient_matches_autograd_on_one_step():
     # One step of SGD with lr = 1 moves the weights by exactly minus the gradient.
     member = dataclasses.replace(_member(0, 8, equal=True), lr=1.0, weight_decay=0.0)
     architecture = Architecture((6, 15), 8)
-    config = TrainConfig("sgd", epochs=1, batch_size=member.x.size, dtype="float64")
-    population = Population(architecture, config, [member])
+    config = TrainConfig("sgd", epochs=1, batch_size=member.x.size)
+    population = Population(architecture, config, [member], _method(8), dtype="float64")
     population.train()
-    reference = train_single(architecture, config, member)
+    reference = train_single(architecture, config, member, _method(8), dtype="float64")
     assert _max_relative_error(population.parameters()[0], reference) < 1e-10
 
 
@@ -146,13 +161,17 @@ def test_bad_architecture_is_a_config_error(hidden, classes):
 def test_population_refuses_labels_without_head_and_tiny_sets():
     member = _member(0, 8)
     with pytest.raises(ConfigError):
-        Population(Architecture((6, 15), 0), TrainConfig(batch_size=64), [member])
+        Population(Architecture((6, 15), 0), TrainConfig(batch_size=64), [member], _method(0))
     with pytest.raises(ConfigError):
-        Population(Architecture((6, 15), 8), TrainConfig(batch_size=1024), [member])
+        Population(Architecture((6, 15), 8), TrainConfig(batch_size=1024), [member],
+                   _method(8))
+    with pytest.raises(ConfigError, match="classes"):
+        Population(Architecture((6, 15), 8), TrainConfig(batch_size=64), [member], _method(4))
 
 
 def test_cuda_requested_without_cuda_is_a_config_error():
     if torch.cuda.is_available():
         return
     with pytest.raises(ConfigError):
-        Population(Architecture(), TrainConfig(device="cuda", batch_size=64), [_member(0, 0)])
+        Population(Architecture(), TrainConfig(batch_size=64), [_member(0, 0)], _method(0),
+                   device="cuda")

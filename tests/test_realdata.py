@@ -21,10 +21,12 @@ from realdata.evaluate import (
     shot_metrics,
 )
 from realdata.experiment import subsample_training
-from realdata.models import build_pair
+from realdata.models import build_model
 from realdata.report import ExperimentRuns, compare_shot, experiment_table, relative_change_ci
 from realdata.splits import SplitConfig, balanced_splits
-from realdata.train import TargetScaler, TrainConfig, TrainData, batch_orders, train_model
+from realdata.train import TargetScaler, TrainData, batch_orders, train_model
+from simulate.methods import get_method
+from simulate.population import TrainConfig
 
 # ---------------------------------------------------------------- shots and metrics
 
@@ -149,7 +151,8 @@ def test_table_refuses_bad_targets(frame, message):
 
 
 def test_reg_and_reg_cls_start_identical_and_see_identical_batches():
-    reg, cls = build_pair(7, 5, seed=11, hidden=(8, 4))
+    reg, cls = build_model(7, 0, seed=11, hidden=(8, 4)), build_model(7, 5, seed=11,
+                                                                      hidden=(8, 4))
     for name, value in reg.backbone.state_dict().items():
         assert torch.equal(value, cls.backbone.state_dict()[name])
     for name, value in reg.heads.regression.state_dict().items():
@@ -175,13 +178,14 @@ def _tiny_data(seed: int = 0):
 
 def test_training_is_deterministic_and_learns():
     data = _tiny_data()
-    config = TrainConfig(epochs=15, batch_size=32, lr=1e-2)
+    config = TrainConfig(epochs=15, batch_size=32)
+    methods = [get_method("reg"), get_method("regcls").configured(num_classes=4, lam=10.0)]
     results = []
     for _ in range(2):
-        reg, cls = build_pair(3, 4, seed=2, hidden=(16,))
         orders = batch_orders(200, config.epochs, seed=2)
-        results.append((train_model(reg, data, config, orders),
-                        train_model(cls, data, config, orders)))
+        results.append(tuple(
+            train_model(build_model(3, m.num_classes, seed=2, hidden=(16,)), m, data, config,
+                        1e-2, 1e-4, orders) for m in methods))
     assert results[0] == results[1]
     baseline = float(np.mean((data.y_val - data.y_val.mean()) ** 2))
     for info in results[0]:
@@ -205,7 +209,8 @@ def _runs(reg_errors: np.ndarray, cls_errors: np.ndarray, shot: np.ndarray) -> E
     target = np.linspace(1.0, 2.0, reg_errors.shape[1])
     return ExperimentRuns("e", {"dataset": "d", "sampling": "natural"},
                           tuple(range(reg_errors.shape[0])), target, shot,
-                          {"reg": target + reg_errors, "reg+cls": target + cls_errors}, {})
+                          {"reg": target + reg_errors, "regcls": target + cls_errors}, {},
+                          "regcls")
 
 
 def test_paired_statistics_on_known_inputs():
@@ -243,7 +248,7 @@ def test_experiment_table_handles_empty_shots_and_holm():
     table = experiment_table(_runs(reg, cls, shot))
     assert len(table) == 12
     medium = table[table["shot"] == "medium"]
-    assert (medium["n_test"] == 0).all() and medium["reg"].isna().all()
+    assert (medium["n_test"] == 0).all() and medium["baseline"].isna().all()
     assert medium["p_sample"].isna().all() and medium["p_sample_holm"].isna().all()
     finite = table["p_sample"].notna()
     np.testing.assert_allclose(table.loc[finite, "p_sample_holm"],

@@ -42,13 +42,13 @@ def finished_run(tmp_path_factory):
 def test_run_resumes_and_stores_paired_predictions(finished_run):
     _, out, first, second = finished_run
     assert first.exit_code == 0, first.output
-    assert "1 seed pairs trained, 0 already stored" in first.output
+    assert "1 seeds trained, 0 already stored" in first.output
     assert second.exit_code == 0, second.output
-    assert "1 seed pairs trained, 1 already stored" in second.output  # seed 0 was resumed
+    assert "1 seeds trained, 1 already stored" in second.output  # seed 0 was resumed
     with ResultsStore(out, create=False) as store:
         records = store.records("realdata", with_arrays=True)
     assert sorted((r["seed"], r["config"]["model"]) for r in records) == [
-        (0, "reg"), (0, "reg+cls"), (1, "reg"), (1, "reg+cls")]
+        (0, "reg"), (0, "regcls"), (1, "reg"), (1, "regcls")]
     n_test = records[0]["config"]["n_test"]
     for record in records:
         arrays = record["arrays"]
@@ -74,7 +74,8 @@ def test_report_prints_the_shot_table_and_writes_files(finished_run):
     assert set(summary["shot"]) == {"overall", "many", "medium", "few"}
     assert set(summary["n_seeds"]) == {2}
     overall = summary[(summary["shot"] == "overall") & (summary["metric"] == "mae")].iloc[0]
-    assert overall["rel_change"] == pytest.approx(overall["reg_cls"] / overall["reg"] - 1)
+    assert overall["rel_change"] == pytest.approx(overall["candidate"] / overall["baseline"] - 1)
+    assert set(summary["method"]) == {"regcls"}
     assert overall["ci_low"] <= overall["rel_change"] <= overall["ci_high"]
     for name in ("report.md", "errors_per_bin_natural.png", "errors_per_bin_natural.pdf"):
         assert (out / name).stat().st_size > 0
@@ -86,7 +87,7 @@ def test_a_different_config_in_the_same_folder_is_refused(finished_run):
                     "--seeds", 1, "--epochs", 4, "--num-classes", 6, "--lam", 3,
                     "--out", out)
     assert result.exit_code == 2
-    assert "different settings (train)" in result.output
+    assert "different settings (lam)" in result.output
 
 
 def _write(tmp_path, frame):
@@ -159,4 +160,4 @@ def test_equal_frequency_classes_with_the_balanced_mask_run(tmp_path):
     with ResultsStore(out, create=False) as store:
         config = store.records("realdata")[0]["config"]
     assert config["binning"] == "equal" and config["classes_used"] == 8
-    assert config["train"]["regression"] == "l1" and config["log_target"] is True
+    assert config["regression"] == "l1" and config["log_target"] is True

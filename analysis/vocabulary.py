@@ -1,0 +1,38 @@
+"""The package's shared names: choices and constants used by more than one layer.
+
+Every other module imports these; none redeclares them. Changing a name here changes it for
+the engine, the reports, the real-data code and the command line alike.
+"""
+
+from __future__ import annotations
+
+# The 1D protocol (PROTOCOL.md §2).
+SETTINGS = ("clean", "noisy", "ood")
+SAMPLINGS = ("uniform", "mild", "moderate", "severe")
+# Settings where training and test differ only in the target marginal (the theory's label
+# shift); OOD splits x by interval and is outside the theory.
+LABEL_SHIFT_SETTINGS = ("clean", "noisy")
+CLASS_COUNTS = (4, 16, 64, 256, 1024)
+
+# Classes over binned targets: uniform-width or equal-frequency (class-balanced) bins.
+BINNINGS = ("uniform", "equal")
+
+# Training.
+OPTIMIZERS = ("adam", "sgd")
+DTYPES = ("float32", "float64")
+# "auto" picks CUDA when present; "cuda:N" names one GPU.
+DEVICE_HELP = "auto (CUDA when present), cpu, cuda or cuda:N"
+
+# Methods: the baseline every other method is compared against, and the default pair.
+BASELINE_METHOD = "reg"
+DEFAULT_METHODS = ("reg", "regcls")
+# Stores written before the method registry spelled reg+cls as "reg+cls" in real data.
+METHOD_ALIASES = {"reg+cls": "regcls"}
+
+# Row kinds of the results store.
+SIM_KIND = "sim1d"
+REAL_KIND = "realdata"
+
+# The theory's default predictive scale σ as a fraction of the target range: the median
+# relative test RMSE of the protocol's plain MLP on clean uniform data (docs/theory.md).
+DEFAULT_SIGMA_FRACTION = 0.075

@@ -1,0 +1,329 @@
+"""The grid of a 1D sweep: its schema, presets, validation, and expansion into runs.
+
+A grid (a preset, optionally overridden by a TOML file) names settings, samplings, functions,
+seed indices, methods, class counts, binnings, hidden widths and optimizers. It expands into
+one run per (setting, sampling, function, seed, hidden, optimizer) for every method without a
+class head — such a method does not depend on the class count — and one run per class count
+and binning for every method with a head. Nothing here trains: :mod:`simulate.sweep` does.
+
+A :class:`Run` is typed: its :class:`Recipe` (data, seeds and training recipe: everything a
+method's run shares with its baseline) and the method's settings. Its ``config`` is the row
+contract of the store (kind ``sim1d``): setting, sampling, function, function_seed, data_seed,
+model_seed, model (the method's name), num_classes, binning, lam, lr, optimizer,
+weight_decay, hidden, epochs, batch_size, num_points, dtype, device. A run of a method
+without a class head has ``num_classes`` 0, ``lam`` 0.0 and ``binning`` "uniform" (binning
+does not apply to it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from analysis.errors import ConfigError
+from analysis.validate import check_choices, check_int, check_list, check_number
+from analysis.vocabulary import (
+    BINNINGS,
+    CLASS_COUNTS,
+    DEFAULT_METHODS,
+    OPTIMIZERS,
+    SAMPLINGS,
+    SETTINGS,
+    SIM_KIND,
+)
+from simulate.compare import RunIdentity
+from simulate.data import DATA_SEEDS, MODEL_SEEDS
+from simulate.methods import METHODS, get_method, parse_methods
+
+PAPER_LAM = {"clean": 1e2, "noisy": 1e3, "ood": 1e4}
+PAPER_LR = {"clean": 1e-3, "noisy": 1e-2, "ood": 1e-4}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """What a sweep trains. Seeds are indices 0-4: data seed i pairs with model seed i."""
+
+    settings: tuple[str, ...] = SETTINGS
+    samplings: tuple[str, ...] = SAMPLINGS
+    functions: tuple[int, ...] = tuple(range(10))
+    seeds: tuple[int, ...] = tuple(range(5))
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    num_classes: tuple[int, ...] = CLASS_COUNTS
+    binnings: tuple[str, ...] = ("uniform",)
+    hidden: tuple[tuple[int, ...], ...] = ((6, 15),)
+    optimizers: tuple[str, ...] = ("adam",)
+    epochs: int = 80
+    batch_size: int = 256
+    num_points: int = 60_000
+    function_seed: int = 0
+    weight_decay: float = 1e-3
+    lam: dict[str, float] = field(default_factory=lambda: dict(PAPER_LAM))
+    lr: dict[str, float] = field(default_factory=lambda: dict(PAPER_LR))
+    sgd_lr: dict[str, float] = field(default_factory=dict)
+
+    def learning_rate(self, setting: str, optimizer: str) -> float:
+        if optimizer == "sgd" and setting in self.sgd_lr:
+            return self.sgd_lr[setting]
+        return self.lr[setting]
+
+
+PRESETS: dict[str, dict] = {
+    # Seconds: wiring check on one function and seed, small N, a few epochs.
+    "smoke": {"settings": ["clean"], "samplings": ["uniform", "severe"], "functions": [0],
+              "seeds": [0], "num_classes": [4, 64], "epochs": 3, "num_points": 3000},
+    # About a minute on 2 CPU cores: the clean setting at full N and epochs, all four
+    # samplings, two class counts, 10 functions × 2 seeds = 20 paired runs per cell.
+    "quick": {"settings": ["clean"], "samplings": ["uniform", "mild", "moderate", "severe"],
+              "functions": list(range(10)), "seeds": [0, 1], "num_classes": [16, 64]},
+    # PROTOCOL §2: 3 settings × 4 samplings × 10 functions × 5 seeds × 5 class counts.
+    "paper": {},
+    # After the paper: hidden widths (both layers) 5 … 65 with Adam and SGD, clean data.
+    # Plain SGD feels λ directly (reg+cls steps λ times larger on the MSE term), so its
+    # learning rate is kept low; it is not tuned.
+    "widths": {"settings": ["clean"], "samplings": ["uniform", "severe"],
+               "functions": list(range(10)), "seeds": [0, 1], "num_classes": [64],
+               "hidden": [[w, w] for w in (5, 9, 17, 33, 65)], "optimizers": ["adam", "sgd"],
+               "sgd_lr": {"clean": 1e-3, "noisy": 1e-3, "ood": 1e-4}},
+}
+PRESET_NAMES = tuple(PRESETS)
+
+
+# ---------------------------------------------------------------------- parsing and checks
+def _per_setting(name: str, value, settings: tuple[str, ...], positive: bool,
+                 required: bool = True) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a table of setting = value, got {value!r}")
+    for key in value:
+        if key not in SETTINGS:
+            raise ConfigError(f"unknown setting {key!r} in {name}")
+    out = {key: check_number(f"{name}.{key}", v, positive) for key, v in value.items()}
+    missing = [s for s in settings if s not in out]
+    if required and missing:
+        raise ConfigError(f"{name} has no value for setting(s) {', '.join(missing)}")
+    return out
+
+
+def grid_from_mapping(values: dict) -> Grid:
+    """A checked :class:`Grid` from plain values; anything wrong is a :class:`ConfigError`."""
+    known = {f.name for f in fields(Grid)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown grid key(s): {', '.join(unknown)}; "
+                          f"known keys are {', '.join(sorted(known))}")
+    merged = {f.name: getattr(Grid(), f.name) for f in fields(Grid)}
+    merged.update(values)
+    settings = check_choices("settings", merged["settings"], SETTINGS)
+    seeds = tuple(check_int("seeds entry", s, 0) for s in check_list("seeds", merged["seeds"]))
+    if any(s >= len(DATA_SEEDS) for s in seeds):
+        raise ConfigError(f"seed indices must be in 0..{len(DATA_SEEDS) - 1}, got {list(seeds)}")
+    num_classes = tuple(check_int("num_classes entry", c) for c in
+                        check_list("num_classes", merged["num_classes"]))
+    if any(c < 2 for c in num_classes):
+        raise ConfigError(f"every class count must be >= 2, got {list(num_classes)}")
+    hidden = []
+    for widths in check_list("hidden", merged["hidden"]):
+        hidden.append(tuple(check_int("hidden width", w, 1)
+                            for w in check_list("hidden entry", widths)))
+    grid = Grid(
+        settings=settings,
+        samplings=check_choices("samplings", merged["samplings"], SAMPLINGS),
+        functions=tuple(dict.fromkeys(check_int("functions entry", f, 0)
+                                      for f in check_list("functions", merged["functions"]))),
+        seeds=tuple(dict.fromkeys(seeds)),
+        methods=parse_methods(check_choices("methods", merged["methods"], METHODS)),
+        num_classes=tuple(dict.fromkeys(num_classes)),
+        binnings=check_choices("binnings", merged["binnings"], BINNINGS),
+        hidden=tuple(dict.fromkeys(hidden)),
+        optimizers=check_choices("optimizers", merged["optimizers"], OPTIMIZERS),
+        epochs=check_int("epochs", merged["epochs"], 1),
+        batch_size=check_int("batch_size", merged["batch_size"], 1),
+        num_points=check_int("num_points", merged["num_points"], 9),
+        function_seed=check_int("function_seed", merged["function_seed"], 0),
+        weight_decay=check_number("weight_decay", merged["weight_decay"]),
+        lam=_per_setting("lam", merged["lam"], settings, positive=True),
+        lr=_per_setting("lr", merged["lr"], settings, positive=True),
+        sgd_lr=_per_setting("sgd_lr", merged["sgd_lr"], settings, positive=True,
+                            required=False),
+    )
+    if grid.num_points // 3 < grid.batch_size:
+        raise ConfigError(f"num_points {grid.num_points} gives training sets smaller than one "
+                          f"batch of {grid.batch_size}")
+    return grid
+
+
+def load_grid(preset: str | None, config_file: Path | None = None,
+              methods: str | None = None) -> Grid:
+    """The preset's grid with the TOML file's keys, then ``methods``, on top (paper if no
+    preset)."""
+    if preset is None and config_file is None:
+        raise ConfigError("give a --preset, a --config file, or both")
+    name = preset or "paper"
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}")
+    values = dict(PRESETS[name])
+    if config_file is not None:
+        values.update(read_toml(config_file))
+    if methods is not None:
+        values["methods"] = list(parse_methods(methods))
+    return grid_from_mapping(values)
+
+
+def read_toml(path: Path) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except OSError as error:
+        raise ConfigError(f"cannot read config {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config {path} is not valid TOML: {error}") from None
+
+
+# ---------------------------------------------------------------------- runs
+@dataclass(frozen=True)
+class DataSpec:
+    """One 1D dataset of the protocol: every run that names the same one shares its arrays."""
+
+    setting: str
+    sampling: str
+    function: int
+    function_seed: int
+    data_seed: int
+    num_points: int
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a method's run shares with its baseline's: data, seeds and training recipe."""
+
+    setting: str
+    sampling: str
+    function: int
+    function_seed: int
+    data_seed: int
+    model_seed: int
+    hidden: tuple[int, ...]
+    optimizer: str
+    lr: float
+    weight_decay: float
+    epochs: int
+    batch_size: int
+    num_points: int
+    dtype: str
+    device: str
+
+    @property
+    def data(self) -> DataSpec:
+        return DataSpec(self.setting, self.sampling, self.function, self.function_seed,
+                        self.data_seed, self.num_points)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One model to train: its recipe and its method's settings."""
+
+    recipe: Recipe
+    method: str
+    num_classes: int = 0
+    binning: str = "uniform"
+    lam: float = 0.0
+
+    @classmethod
+    def from_config(cls, config: dict) -> Run:
+        """The run a stored row describes (the inverse of :attr:`config`)."""
+        values = {f.name: config[f.name] for f in fields(Recipe)}
+        values["hidden"] = tuple(values["hidden"])
+        return cls(Recipe(**values), method=get_method(config["model"]).name,
+                   num_classes=int(config["num_classes"]), binning=config["binning"],
+                   lam=float(config["lam"]))
+
+    @property
+    def config(self) -> dict:
+        """The row contract (module docstring)."""
+        recipe = asdict(self.recipe)
+        recipe["hidden"] = list(self.recipe.hidden)
+        return {**recipe, "model": self.method, "num_classes": self.num_classes,
+                "binning": self.binning, "lam": self.lam}
+
+    @property
+    def key(self) -> str:
+        r = self.recipe
+        return (f"{SIM_KIND}/{r.setting}/{r.sampling}/f{r.function}/fs{r.function_seed}"
+                f"/d{r.data_seed}/m{r.model_seed}/{self.method}/C{self.num_classes}"
+                f"/{self.binning}/lam{self.lam:g}/lr{r.lr:g}/{r.optimizer}"
+                f"/wd{r.weight_decay:g}/h{'-'.join(map(str, r.hidden))}/e{r.epochs}"
+                f"/b{r.batch_size}/n{r.num_points}/{r.dtype}")
+
+    def method_value(self):
+        """The registered method with this run's class head settings."""
+        method = get_method(self.method)
+        if method.head is None:
+            return method
+        return method.configured(num_classes=self.num_classes, binning=self.binning,
+                                 lam=self.lam)
+
+
+def sim_identity(record: dict) -> RunIdentity:
+    """A stored 1D row's recipe, method and class-head settings: how it pairs."""
+    run = Run.from_config(record["config"])
+    return RunIdentity(run.recipe, run.method, (run.num_classes, run.binning, run.lam))
+
+
+@dataclass(frozen=True)
+class PopulationKind:
+    """What the runs of one population must share: architecture, method, loop."""
+
+    hidden: tuple[int, ...]
+    method: str
+    num_classes: int
+    optimizer: str
+    epochs: int
+    batch_size: int
+    num_points: int
+
+    @classmethod
+    def of(cls, run: Run) -> PopulationKind:
+        r = run.recipe
+        return cls(r.hidden, run.method, run.num_classes, r.optimizer, r.epochs, r.batch_size,
+                   r.num_points)
+
+
+def expand(grid: Grid, dtype: str = "float32", device: str = "cpu") -> list[Run]:
+    """Every run of the grid, in a fixed order (methods in grid order within each group)."""
+    runs = []
+    for hidden in grid.hidden:
+        for optimizer in grid.optimizers:
+            for setting in grid.settings:
+                for sampling in grid.samplings:
+                    for function in grid.functions:
+                        for seed in grid.seeds:
+                            recipe = Recipe(
+                                setting=setting, sampling=sampling, function=function,
+                                function_seed=grid.function_seed,
+                                data_seed=DATA_SEEDS[seed], model_seed=MODEL_SEEDS[seed],
+                                hidden=tuple(hidden), optimizer=optimizer,
+                                lr=grid.learning_rate(setting, optimizer),
+                                weight_decay=grid.weight_decay, epochs=grid.epochs,
+                                batch_size=grid.batch_size, num_points=grid.num_points,
+                                dtype=dtype, device=device)
+                            for name in grid.methods:
+                                if get_method(name).head is None:
+                                    runs.append(Run(recipe, name))
+                                    continue
+                                for num_classes in grid.num_classes:
+                                    for binning in grid.binnings:
+                                        runs.append(Run(recipe, name, num_classes, binning,
+                                                        grid.lam[setting]))
+    return runs
+
+
+def populations(runs: list[Run], population_size: int) -> list[list[Run]]:
+    """Runs grouped by :class:`PopulationKind`, cut into fixed chunks in grid order."""
+    groups: dict[PopulationKind, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(PopulationKind.of(run), []).append(run)
+    return [group[i:i + population_size] for group in groups.values()
+            for i in range(0, len(group), population_size)]

@@ -1,0 +1,251 @@
+"""Methods: what a model minimizes, one value each, in one registry.
+
+A :class:`Method` is a regression loss, an optional class head (number of classes, binning,
+λ and the classification loss) and an optional per-sample weighting of the regression term.
+Its objective is
+
+    reg(prediction, target)                       without a class head,
+    λ · reg(prediction, target) + cls(logits, labels)   with one,
+
+where ``reg`` is the (weighted) mean of the loss's per-sample terms and ``cls`` is averaged
+over the samples whose label is not ``-1`` (the class-balancing mask ignores those). Every
+leading dimension is a separate model: a population passes ``(P, B)`` predictions and
+``(P, B, C)`` logits and gets P losses back, each the loss that model would get alone.
+
+The population engine needs only the objective's gradient with respect to the regression
+output and the logits. A loss may give it by hand (``gradient`` / ``logit_gradient``: the
+engine's fast path); without one the engine takes it by autograd on those output tensors,
+so a new loss is one entry here plus its test against the autograd reference.
+
+:data:`METHODS` is the registry: the engine, the reference, real-data training, the CLI's
+choices and the reports all look methods up here. A grid or an experiment fills in the class
+head's C, binning and λ with :meth:`Method.configured`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from analysis.binning import IGNORE_LABEL
+from analysis.errors import ConfigError
+from analysis.validate import check_choice, check_int, check_number
+from analysis.vocabulary import BASELINE_METHOD, BINNINGS, METHOD_ALIASES
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class RegressionLoss:
+    """A regression loss: the mean of ``per_sample(prediction − target)`` over samples.
+
+    ``per_sample`` maps errors to loss terms and must work on torch tensors and on numpy
+    arrays alike (operators, ``abs``, ``**``), so that model selection scores predictions
+    with the same formula in numpy. ``gradient(prediction, target, scale, weights)``, when
+    given, returns ``d(scale · loss)/d prediction`` by hand, in place on a fresh tensor.
+    """
+
+    name: str
+    per_sample: Callable
+    gradient: Callable[[Tensor, Tensor, Tensor | float, Tensor | None], Tensor] | None = None
+
+    def value(self, prediction: Tensor, target: Tensor, weights: Tensor | None = None) -> Tensor:
+        """The loss per model (mean over the last dimension), optionally weighted."""
+        terms = self.per_sample(prediction - target)
+        if weights is not None:
+            terms = terms * weights
+        return terms.mean(dim=-1)
+
+    def output_gradient(self, prediction: Tensor, target: Tensor, scale: Tensor | float,
+                        weights: Tensor | None = None) -> Tensor:
+        """``d(scale · loss)/d prediction``: by hand if the loss has it, else by autograd."""
+        if self.gradient is not None:
+            return self.gradient(prediction, target, scale, weights)
+        leaf = prediction.detach().requires_grad_(True)
+        with torch.enable_grad():
+            total = (scale * self.value(leaf, target, weights).unsqueeze(-1)).sum()
+            (grad,) = torch.autograd.grad(total, leaf)
+        return grad
+
+    def score(self, prediction: np.ndarray, target: np.ndarray) -> float:
+        """The unweighted loss of float64 numpy predictions (model selection, reports)."""
+        error = np.asarray(prediction, np.float64) - np.asarray(target, np.float64)
+        return float(np.mean(self.per_sample(error)))
+
+
+def _mse_gradient(prediction: Tensor, target: Tensor, scale: Tensor | float,
+                  weights: Tensor | None) -> Tensor:
+    grad = (prediction - target).mul_((2.0 / target.shape[-1]) * scale)
+    return grad if weights is None else grad.mul_(weights)
+
+
+MSE = RegressionLoss("mse", per_sample=lambda error: error ** 2, gradient=_mse_gradient)
+L1 = RegressionLoss("l1", per_sample=abs)
+REGRESSION_LOSSES = {loss.name: loss for loss in (MSE, L1)}
+
+
+@dataclass(frozen=True)
+class ClassificationLoss:
+    """A loss on class logits, averaged per model over the non-ignored samples.
+
+    ``logit_gradient(logits, labels)``, when given, overwrites ``logits`` (``(P, B, C)``) in
+    place with ``G`` and returns a per-row scale ``s`` (``(P, B, 1)``) such that the gradient
+    of the loss is ``s · G``: the engine applies ``s`` to the small operands instead of the
+    ``B × C`` logits.
+    """
+
+    name: str
+    value: Callable[[Tensor, Tensor], Tensor]
+    logit_gradient: Callable[[Tensor, Tensor], Tensor] | None = None
+
+    def gradient_in_place(self, logits: Tensor, labels: Tensor) -> Tensor | None:
+        """Overwrite ``logits`` with the loss's gradient (up to the returned row scale)."""
+        if self.logit_gradient is not None:
+            return self.logit_gradient(logits, labels)
+        leaf = logits.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(self.value(leaf, labels).sum(), leaf)
+        logits.copy_(grad)
+        return None
+
+
+def cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
+    """Cross-entropy averaged over the non-ignored samples of each model (0 if none)."""
+    num_classes = logits.shape[-1]
+    labels = labels.expand(logits.shape[:-1])
+    valid = labels != IGNORE_LABEL
+    per_sample = F.cross_entropy(
+        logits.reshape(-1, num_classes), labels.clamp(min=0).reshape(-1), reduction="none"
+    ).reshape(labels.shape)
+    per_sample = torch.where(valid, per_sample, torch.zeros_like(per_sample))
+    return per_sample.sum(dim=-1) / valid.sum(dim=-1).clamp(min=1)
+
+
+def _cross_entropy_gradient(logits: Tensor, labels: Tensor) -> Tensor:
+    """``softmax − onehot`` on valid rows (0 on ignored ones) in place; scale ``1/n_valid``.
+
+    The softmax is written over its own input (each row is reduced before it is
+    overwritten), so the ``B × C`` logits are never copied.
+    """
+    valid = labels != IGNORE_LABEL
+    dtype = logits.dtype
+    scale = (valid.to(dtype) / valid.sum(dim=1, keepdim=True).clamp(min=1)).unsqueeze(2)
+    torch.softmax(logits, dim=2, out=logits)
+    logits.scatter_add_(2, labels.clamp(min=0).unsqueeze(2), -valid.to(dtype).unsqueeze(2))
+    return scale
+
+
+CROSS_ENTROPY = ClassificationLoss("ce", value=cross_entropy,
+                                   logit_gradient=_cross_entropy_gradient)
+CLASSIFICATION_LOSSES = {loss.name: loss for loss in (CROSS_ENTROPY,)}
+
+
+@dataclass(frozen=True)
+class Weighting:
+    """Per-sample weights of the regression term, from the training targets alone."""
+
+    name: str
+    weights: Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ClassHead:
+    """A linear class head on the regression features and what it is trained with."""
+
+    num_classes: int = 16
+    binning: str = "uniform"
+    lam: float = 1.0
+    loss: ClassificationLoss = CROSS_ENTROPY
+
+    def __post_init__(self) -> None:
+        check_int("number of classes", self.num_classes, 2)
+        check_choice("binning", self.binning, BINNINGS)
+        check_number("lambda", self.lam, positive=True)
+
+
+@dataclass(frozen=True)
+class Method:
+    """What one model is trained to minimize (see the module docstring)."""
+
+    name: str
+    regression: RegressionLoss = MSE
+    head: ClassHead | None = None
+    weighting: Weighting | None = None
+    description: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        """Classes of the class head (0: no head)."""
+        return self.head.num_classes if self.head is not None else 0
+
+    def configured(self, num_classes: int | None = None, binning: str | None = None,
+                   lam: float | None = None, regression: str | None = None) -> Method:
+        """This method with the class head's C, binning and λ (and the regression loss) set.
+
+        Settings that do not apply (a class count for a method without a head) are ignored.
+        """
+        method = self
+        if regression is not None:
+            method = replace(method, regression=REGRESSION_LOSSES[
+                check_choice("regression loss", regression, REGRESSION_LOSSES)])
+        if method.head is not None:
+            head = method.head
+            head = replace(head, num_classes=head.num_classes if num_classes is None
+                           else num_classes,
+                           binning=head.binning if binning is None else binning,
+                           lam=head.lam if lam is None else lam)
+            method = replace(method, head=head)
+        return method
+
+    def objective(self, prediction: Tensor, target: Tensor, logits: Tensor | None,
+                  labels: Tensor | None, lam: float | Tensor | None = None,
+                  weights: Tensor | None = None) -> Tensor:
+        """The per-model loss: ``reg`` alone, or ``λ·reg + cls`` (λ defaults to the head's)."""
+        reg = self.regression.value(prediction, target, weights)
+        if self.head is None:
+            return reg
+        lam = self.head.lam if lam is None else lam
+        return lam * reg + self.head.loss.value(logits, labels)
+
+    def describe(self) -> str:
+        """One line: the objective in words."""
+        text = self.regression.name
+        if self.weighting is not None:
+            text = f"{self.weighting.name}-weighted {text}"
+        if self.head is not None:
+            text = (f"λ·{text} + {self.head.loss.name} over {self.head.num_classes} "
+                    f"{self.head.binning} classes (λ = {self.head.lam:g})")
+        return text
+
+
+METHODS: dict[str, Method] = {
+    method.name: method for method in (
+        Method("reg", description="plain regression: the baseline"),
+        Method("regcls", head=ClassHead(),
+               description="regression plus cross-entropy over binned targets (the study)"),
+    )
+}
+assert BASELINE_METHOD in METHODS
+
+
+def get_method(name: str) -> Method:
+    """The registered method ``name`` (old spellings accepted)."""
+    name = METHOD_ALIASES.get(name, name)
+    if name not in METHODS:
+        raise ConfigError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def parse_methods(value: str | Iterable[str]) -> tuple[str, ...]:
+    """Method names from a comma-separated string or a list: known, distinct, non-empty."""
+    names = value.split(",") if isinstance(value, str) else list(value)
+    names = [METHOD_ALIASES.get(n.strip(), n.strip()) for n in names if n.strip()]
+    if not names:
+        raise ConfigError(f"no method given; choose from {', '.join(METHODS)}")
+    for name in names:
+        get_method(name)
+    return tuple(dict.fromkeys(names))

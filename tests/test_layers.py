@@ -1,0 +1,65 @@
+"""The package's layers: each module imports only from its own layer or the ones below.
+
+analysis (the math; no torch) ← simulate ← realdata ← paper_figures ← cli. Every import
+statement counts, including those inside functions.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYERS = ("analysis", "simulate", "realdata", "paper_figures", "cli")
+
+
+def layer_of(module: str) -> int | None:
+    top = module.split(".")[0]
+    return LAYERS.index(top) if top in LAYERS else None
+
+
+def imported_modules(source: str, package: str) -> list[str]:
+    """Absolute names of everything ``source`` (a module of ``package``) imports."""
+    names = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names.append(node.module or "" if node.level == 0 else
+                         ".".join([package, *([node.module] if node.module else [])]))
+    return names
+
+
+def upward_imports(source: str, layer: str) -> list[str]:
+    """The imports of a module of ``layer`` that reach a layer above it."""
+    own = LAYERS.index(layer)
+    return [name for name in imported_modules(source, layer)
+            if (rank := layer_of(name)) is not None and rank > own]
+
+
+def _modules():
+    for layer in LAYERS[:-1]:
+        for path in sorted((ROOT / layer).glob("*.py")):
+            yield layer, path
+    yield "cli", ROOT / "cli.py"
+
+
+def test_no_module_imports_from_a_layer_above_it():
+    found = {f"{path.relative_to(ROOT)} imports {name}"
+             for layer, path in _modules() for name in upward_imports(path.read_text(), layer)}
+    assert not found, "\n".join(sorted(found))
+
+
+def test_analysis_needs_no_torch():
+    for path in sorted((ROOT / "analysis").glob("*.py")):
+        assert "torch" not in {n.split(".")[0] for n in imported_modules(path.read_text(),
+                                                                         "analysis")}, path
+
+
+def test_the_check_catches_an_upward_import():
+    source = "import numpy\nfrom simulate.grid import Run\n\ndef f():\n    import realdata.report\n"
+    assert upward_imports(source, "simulate") == ["realdata.report"]
+    assert upward_imports("from .report import x\n", "realdata") == []
+    assert upward_imports("from paper_figures import style\n", "realdata") == [
+        "paper_figures"]
+    assert len(list(_modules())) > 30  # the walk sees the whole package
