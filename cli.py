@@ -5,6 +5,9 @@ every usage or configuration error (click's own, :class:`analysis.errors.ConfigE
 wrong option, a malformed config, an unknown device) and exit 1 for a failure at run time
 (:class:`analysis.errors.InputError`: missing or bad data, a store without results).
 Choices shown in ``--help`` come from :mod:`analysis.vocabulary` and the method registry.
+
+(About 520 lines: one file by the project's layout; every command is a thin wrapper that
+imports its library lazily, so ``clsreg --help`` stays fast.)
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import click
 
 from analysis.errors import ConfigError, InputError
 from analysis.vocabulary import (
+    BASELINE_METHOD,
     BINNINGS,
     DEFAULT_METHODS,
     DEFAULT_SIGMA_FRACTION,
@@ -58,6 +62,21 @@ def cli() -> None:
     """
 
 
+@cli.command("methods")
+def methods_command() -> None:
+    """The registered methods and regression losses (what --methods and --loss accept).
+
+    \b
+    Example:
+      clsreg methods
+    """
+    from simulate.methods import METHODS, REGRESSION_LOSSES, format_methods
+
+    click.echo(format_methods(METHODS.values()))
+    click.echo(f"\nregression losses (--loss): {', '.join(REGRESSION_LOSSES)}; "
+               f"baseline: {BASELINE_METHOD}")
+
+
 # --------------------------------------------------------------------------- simulate
 @cli.group()
 def simulate() -> None:
@@ -65,14 +84,11 @@ def simulate() -> None:
 
 
 def _methods_option(command):
-    """``--methods``: registered method names, comma-separated (the baseline is ``reg``)."""
-    from simulate.methods import METHODS
-
+    """``--methods``: registered method names, comma-separated (checked by the registry)."""
     return click.option(
-        "--methods", default=None,
-        help=f"Comma-separated methods to train, from: {', '.join(METHODS)} "
-             f"[default: {','.join(DEFAULT_METHODS)}]. Every method is compared with reg.")(
-        command)
+        "--methods", default=",".join(DEFAULT_METHODS), show_default=True,
+        help=f"Comma-separated methods to train (list them: clsreg methods); each is "
+             f"compared with {BASELINE_METHOD}.")(command)
 
 
 @simulate.command("data")
@@ -240,8 +256,6 @@ def realdata() -> None:
 
 def _realdata_training_options(epochs_default: int):
     """Options shared by ``realdata run`` and ``realdata series``."""
-    from simulate.methods import REGRESSION_LOSSES
-
     def decorate(command):
         options = [
             click.option("--num-classes", type=click.IntRange(min=2), default=10,
@@ -255,9 +269,8 @@ def _realdata_training_options(epochs_default: int):
                          show_default=True, help="Training epochs (best on balanced val)."),
             click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3,
                          show_default=True, help="Adam learning rate."),
-            click.option("--loss", "regression", type=click.Choice(list(REGRESSION_LOSSES)),
-                         default="mse", show_default=True,
-                         help="Regression loss of every method."),
+            click.option("--loss", "regression", default="mse", show_default=True,
+                         help="Regression loss of every method (see: clsreg methods)."),
             click.option("--device", default="auto", show_default=True,
                          help=DEVICE_HELP + "."),
             _methods_option,
@@ -297,7 +310,7 @@ def realdata_run(dataset, csv_path, target, features, drop, seeds, log_target, n
     from simulate.device import resolve_device
     from simulate.methods import parse_methods
 
-    chosen = parse_methods(methods or DEFAULT_METHODS)
+    chosen = parse_methods(methods)
     resolve_device(device)
     config = make_config(dataset, csv_path, target, features, drop, num_classes, binning,
                          lam, epochs, lr, regression, log_target)
@@ -355,7 +368,7 @@ def realdata_series(dataset, seeds, train_size, num_classes, binning, lam, epoch
     from simulate.device import resolve_device
     from simulate.methods import parse_methods
 
-    chosen = parse_methods(methods or DEFAULT_METHODS)
+    chosen = parse_methods(methods)
     resolve_device(device)
     config = make_config(dataset, None, None, None, None, num_classes, binning, lam, epochs,
                          lr, regression)
@@ -405,10 +418,10 @@ def theory_predict(preset, out_dir, sigma_fraction, sigma_store, workers) -> Non
       clsreg theory predict --preset paper --out theory
     """
     from analysis.files import ensure_dir
+    from simulate.theory_check import measured_uniform_rmse
     from simulate.theory_link import (
         PRESETS,
         format_prediction_summary,
-        measured_uniform_rmse,
         predict_protocol,
         sigma_sensitivity,
         write_rows,
@@ -463,14 +476,8 @@ def theory_check(sim_dir, predictions_file, sigma_fraction) -> None:
       clsreg theory check runs/paper
       clsreg theory check runs/paper --predictions theory/predictions.csv
     """
-    from simulate.theory_link import (
-        check_cells,
-        format_check,
-        join_cells,
-        measured_pairs,
-        predictions_for_pairs,
-        read_predictions,
-    )
+    from simulate.theory_check import check_cells, format_check, join_cells, measured_pairs
+    from simulate.theory_link import predictions_for_pairs, read_predictions
 
     pairs = measured_pairs(sim_dir)
     predictions = (read_predictions(predictions_file) if predictions_file is not None

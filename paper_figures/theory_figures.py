@@ -9,14 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from analysis.theory import captured_fraction, gap
-from analysis.vocabulary import SAMPLINGS
+from analysis.vocabulary import DEFAULT_SIGMA_FRACTION, SAMPLINGS
 from paper_figures.style import SAMPLING_COLORS, plt, save_figure
 from simulate.data import data_seed
-from simulate.theory_link import (
-    DEFAULT_SIGMA_FRACTION,
-    effective_sigma,
-    target_model,
-)
+from simulate.theory_link import effective_sigma, target_model
 
 CLASS_GRID = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 SETTING_MARKERS = {"clean": "o", "noisy": "s", "ood": "x"}
@@ -108,12 +104,8 @@ def plot_predicted_vs_measured(cells: list[dict], path: Path) -> list[Path]:
 
 def write_all(out_dir: Path, store_dir: Path | None = None) -> list[Path]:
     """All theory figures into ``out_dir``; the comparison only when a store is given."""
-    from simulate.theory_link import (
-        join_cells,
-        measured_pairs,
-        predictions_for_pairs,
-        sigma_sensitivity,
-    )
+    from simulate.theory_check import join_cells, measured_pairs
+    from simulate.theory_link import predictions_for_pairs, sigma_sensitivity
 
     out_dir = Path(out_dir)
     written = plot_gap_profiles(out_dir / "theory_gap_profiles")

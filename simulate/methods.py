@@ -232,6 +232,14 @@ METHODS: dict[str, Method] = {
 assert BASELINE_METHOD in METHODS
 
 
+def format_methods(methods: Iterable[Method]) -> str:
+    """A table of methods: name, objective and what it is for."""
+    from tabulate import tabulate
+
+    return tabulate([(m.name, m.describe(), m.description) for m in methods],
+                    headers=["method", "objective (defaults)", "what it is"])
+
+
 def get_method(name: str) -> Method:
     """The registered method ``name`` (old spellings accepted)."""
     name = METHOD_ALIASES.get(name, name)

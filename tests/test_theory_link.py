@@ -15,12 +15,9 @@ from analysis.theory import excess_mse
 from cli import cli
 from simulate.data import make_dataset
 from simulate.store import Record, ResultsStore
+from simulate.theory_check import check_cells, join_cells, measured_pairs, measured_uniform_rmse
 from simulate.theory_link import (
-    check_cells,
     effective_sigma,
-    join_cells,
-    measured_pairs,
-    measured_uniform_rmse,
     predict_dataset,
     predict_protocol,
     predictions_for_pairs,
