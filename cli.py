@@ -1,9 +1,9 @@
 """The ``clsreg`` command line: parse, call the library, print. Nothing else lives here.
 
 Errors the user can act on become one ``Error: ...`` line, never a traceback: exit 2 for
-every usage or configuration error (click's own, :class:`analysis.errors.ConfigError`: a
-wrong option, a malformed config, an unknown device) and exit 1 for a failure at run time
-(:class:`analysis.errors.InputError`: missing or bad data, a store without results).
+every usage, configuration or input error (click's own, :class:`analysis.errors.InputError`:
+a wrong option, a malformed or unreadable file, an unknown device, bad data) and exit 1 for
+a failure at run time (:class:`analysis.errors.RunError`).
 Choices shown in ``--help`` come from :mod:`analysis.vocabulary` and the method registry.
 
 (About 520 lines: one file by the project's layout; every command is a thin wrapper that
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from analysis.errors import ConfigError, InputError
+from analysis.errors import EXIT_INTERRUPTED, InputError, RunError, exit_code
 from analysis.vocabulary import (
     BASELINE_METHOD,
     BINNINGS,
@@ -29,19 +29,21 @@ from analysis.vocabulary import (
     SETTINGS,
 )
 
-EXIT_DATA_ERROR = 1
-EXIT_USAGE_ERROR = 2
-
 
 class _ClsregGroup(click.Group):
-    """Top-level group that reports user errors as one line instead of a traceback."""
+    """Top-level group: user errors become one line and the exit code of
+    :func:`analysis.errors.exit_code`; Ctrl-C says what is saved and how to resume."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except InputError as error:
+        except (InputError, RunError) as error:
             click.echo(f"Error: {error}", err=True)
-            ctx.exit(EXIT_USAGE_ERROR if isinstance(error, ConfigError) else EXIT_DATA_ERROR)
+            ctx.exit(exit_code(error))
+        except (KeyboardInterrupt, click.exceptions.Abort):
+            click.echo("\nInterrupted. Every finished unit of work (a population, a seed, a "
+                       "file) is saved; rerun the same command to resume.", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
 
 
 def _version() -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from analysis.errors import InputError
+from analysis.errors import InputError, RunError
 from simulate.methods import Method
 from simulate.population import ADAM_BETAS, ADAM_EPS, TrainConfig
 
@@ -129,7 +129,7 @@ def train_model(
             batches += 1
         train_loss = total / max(batches, 1)
         if not np.isfinite(train_loss):
-            raise InputError(f"training diverged at epoch {epoch} (loss {train_loss}); "
+            raise RunError(f"training diverged at epoch {epoch} (loss {train_loss}); "
                              "lower the learning rate or lambda")
         score = method.regression.score(predict(model, data.x_val, data.scaler), data.y_val)
         if score < best["val_score"]:
@@ -138,7 +138,7 @@ def train_model(
         if on_epoch is not None:
             on_epoch()
     if best["state"] is None:
-        raise InputError("training produced no finite validation score; "
+        raise RunError("training produced no finite validation score; "
                          "lower the learning rate or lambda")
     model.load_state_dict(best["state"])
     return {"best_epoch": best["epoch"], "val_score": best["val_score"],

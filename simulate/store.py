@@ -3,19 +3,22 @@
 Each row is keyed by a string that names the run completely (config and seed), so a
 restarted sweep skips exactly the keys already present. Rows of one finished batch are
 inserted in a single transaction: a run killed at any moment leaves either all of a
-batch or none of it, never a half-written file. Every row records its config, seed,
+batch or none of it, never a half-written file. One writer at a time (a file lock); readers
+never change the file. Every row records its config, seed,
 metrics, package version and git revision; per-sample arrays (predictions) ride along as
 compressed ``.npz`` bytes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import sqlite3
 import subprocess
 import time
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -24,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.errors import InputError
+from analysis.errors import ConfigError, InputError, RunError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -103,47 +106,169 @@ def _json(value: dict) -> str:
     return json.dumps(value, sort_keys=True, allow_nan=True)
 
 
+def _remove_created(path: Path, folders: list[Path]) -> None:
+    """Delete a store file this process created (and SQLite's side files) and the folders it
+    made for it, innermost first, while they are empty."""
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+
+
 class ResultsStore:
-    """``DIR/results.sqlite``: append-only rows of trained models, resumable by key."""
+    """``DIR/results.sqlite``: append-only rows of trained models, resumable by key.
+
+    Opened with ``create=False`` the store is read-only (SQLite ``mode=ro``): a command that
+    reads never changes the file, and a file that is not a clsreg store is refused. Opened
+    for writing, the store takes an exclusive lock on the file for its lifetime, so a second
+    run on the same folder is refused instead of redoing the first one's work; the lock dies
+    with the process, even under ``kill -9``. A store (and folders) created by a run that
+    then fails before writing a row is removed again. Corruption, from the first check or
+    any later query, is one :class:`InputError`; a write the disk refuses is a
+    :class:`RunError`.
+    """
 
     FILENAME = "results.sqlite"
 
     def __init__(self, directory: str | Path, create: bool = True):
         self.path = Path(directory) / self.FILENAME
-        if not create and not self.path.exists():
-            raise InputError(f"no results store at {self.path}")
-        if create:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as error:
-                raise InputError(f"cannot create output folder {self.path.parent}: "
-                                 f"{error.strerror}") from None
+        self.writable = create
+        self._created: list[Path] = []
+        self._new_file = False
+        self._rows_written = 0
+        self._lock = None
+        self._owns_file = False
+        self._connection = None
+        if self.path.is_dir():
+            raise InputError(f"{self.path} is a folder, not a results store")
+        if not create:
+            if not self.path.exists():
+                raise InputError(f"no results store at {self.path}")
+            self._connect(self.path.resolve().as_uri() + "?mode=ro")
+            return
+        self._new_file = not self.path.exists()
         try:
-            self._connection = sqlite3.connect(self.path, timeout=60)
-            self._connection.execute(SCHEMA)
-            self._connection.commit()
+            self._make_folders(self.path.parent)
+            self._take_lock()
+            self._connect(str(self.path))
+            with self._guard():
+                self._connection.execute(SCHEMA)
+                self._connection.commit()
+        except BaseException:
+            self._abandon()
+            raise
+
+    def _make_folders(self, folder: Path) -> None:
+        missing = []
+        while not folder.exists():
+            missing.append(folder)
+            folder = folder.parent
+        for path in reversed(missing):
+            try:
+                path.mkdir()
+            except OSError as error:
+                raise InputError(f"cannot create output folder {path}: "
+                                 f"{error.strerror}") from None
+            self._created.append(path)
+
+    def _take_lock(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # no advisory locks on this platform: no concurrency guard
+            self._owns_file = self._new_file
+            return
+        try:
+            self._lock = open(self.path, "ab")  # noqa: SIM115 (held for the store's life)
+        except OSError as error:
+            raise InputError(f"cannot open results store {self.path}: "
+                             f"{error.strerror}") from None
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            self._lock = None
+            raise RunError(f"another clsreg run is writing to {self.path.parent}; wait for it "
+                           "to finish or use another --out") from None
+        self._owns_file = self._new_file
+
+    def _connect(self, target: str) -> None:
+        try:
+            self._connection = sqlite3.connect(target, timeout=60, uri=target.startswith("file:"))
+            with self._guard():
+                check = self._connection.execute("PRAGMA quick_check").fetchone()[0]
+                if check != "ok":
+                    raise sqlite3.DatabaseError(check)
+                tables = {row[0] for row in self._connection.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.Error as error:
+            raise InputError(f"results store {self.path} is unreadable or corrupt "
+                             f"({error}); move it away or use another folder") from None
+        if tables and "results" not in tables or not self.writable and not tables:
+            raise InputError(f"{self.path} is not a clsreg results store")
+
+    @contextlib.contextmanager
+    def _guard(self):
+        """SQLite errors as one clear error: a refused write (disk full, read-only file
+        system) is a :class:`RunError`, anything else corruption (:class:`InputError`)."""
+        try:
+            yield
+        except sqlite3.OperationalError as error:
+            if self.writable and any(text in str(error) for text in (
+                    "disk", "readonly", "read-only", "unable to open", "I/O")):
+                raise RunError(f"cannot write results store {self.path}: {error}") from None
+            raise InputError(f"results store {self.path} is unreadable or corrupt "
+                             f"({error}); move it away or use another folder") from None
         except sqlite3.DatabaseError as error:
-            raise InputError(f"cannot open results store {self.path}: {error}") from None
+            raise InputError(f"results store {self.path} is unreadable or corrupt "
+                             f"({error}); move it away or use another folder") from None
+
+    def _abandon(self) -> None:
+        self.close()
+        if self._owns_file and self._rows_written == 0:
+            _remove_created(self.path, self._created)
+        else:  # keep the store; folders made for it only if the store never appeared
+            for folder in reversed(self._created):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
 
     def close(self) -> None:
-        self._connection.close()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        if self._lock is not None:
+            self._lock.close()  # releases the lock
+            self._lock = None
 
     def __enter__(self) -> ResultsStore:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._abandon()
 
     def done_keys(self) -> set[str]:
-        return {row[0] for row in self._connection.execute("SELECT key FROM results")}
+        with self._guard():
+            return {row[0] for row in self._connection.execute("SELECT key FROM results")}
+
+    def kinds(self) -> set[str]:
+        """The kinds of row the store holds (``sim1d``, ``realdata``)."""
+        with self._guard():
+            return {row[0] for row in self._connection.execute(
+                "SELECT DISTINCT kind FROM results")}
 
     def write(self, records: Iterable[Record]) -> int:
         """Insert ``records`` in one transaction; keys already present are left untouched."""
         rows = [(r.key, r.kind, _json(r.config), int(r.seed), _json(r.metrics), _pack(r.arrays),
                  package_version(), git_revision(), time.time()) for r in records]
-        with self._connection:
+        with self._guard(), self._connection:
             cursor = self._connection.executemany(
                 "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self._rows_written += max(cursor.rowcount, 0)
         return cursor.rowcount
 
     def records(self, kind: str | None = None, with_arrays: bool = False) -> list[dict]:
@@ -157,11 +282,25 @@ class ResultsStore:
             query += " WHERE kind = ?"
             params = (kind,)
         out = []
-        for row in self._connection.execute(query + " ORDER BY rowid", params):
-            record = {"key": row[0], "kind": row[1], "config": json.loads(row[2]), "seed": row[3],
-                      "metrics": json.loads(row[4]), "version": row[5], "git_revision": row[6],
-                      "created": row[7]}
-            if with_arrays:
-                record["arrays"] = _unpack(row[8])
+        with self._guard():
+            rows = self._connection.execute(query + " ORDER BY rowid", params).fetchall()
+        for row in rows:
+            try:
+                record = {"key": row[0], "kind": row[1], "config": json.loads(row[2]),
+                          "seed": row[3], "metrics": json.loads(row[4]), "version": row[5],
+                          "git_revision": row[6], "created": row[7]}
+                if with_arrays:
+                    record["arrays"] = _unpack(row[8])
+            except (ValueError, TypeError, OSError, zipfile.BadZipFile) as error:
+                raise InputError(f"results store {self.path} holds a corrupt row "
+                                 f"({row[0]!r}: {error})") from None
             out.append(record)
         return out
+
+
+def require_kind(store: ResultsStore, kind: str, what: str) -> None:
+    """Refuse a store that holds rows of another kind than ``kind`` (one folder, one study)."""
+    others = sorted(store.kinds() - {kind})
+    if others:
+        raise ConfigError(f"{store.path.parent} holds {', '.join(others)} results, not "
+                          f"{what}; use another folder")

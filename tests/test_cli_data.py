@@ -51,7 +51,7 @@ def test_unwritable_out_is_one_line_and_no_files(tmp_path):
     blocker.write_text("not a folder")
     result = subprocess.run([sys.executable, "-m", "cli", "simulate", "data", "--out",
                              str(blocker / "sub")], capture_output=True, text=True)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip().startswith("Error: cannot create output folder")
     assert len(result.stderr.strip().splitlines()) == 1
     assert blocker.read_text() == "not a folder"

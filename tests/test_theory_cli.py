@@ -90,7 +90,7 @@ def test_gap_missing_file_and_empty_file(tmp_path):
             path.write_text("")
         result = CliRunner().invoke(cli, ["theory", "gap", "--samples", str(path),
                                           "--column", "age"])
-        assert result.exit_code == 1 and result.output.startswith("Error:")
+        assert result.exit_code == 2 and result.output.startswith("Error:")
         assert "Traceback" not in result.output
 
 

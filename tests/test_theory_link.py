@@ -161,7 +161,7 @@ def test_check_command_reports_and_warns_about_ood(tmp_path):
     assert result.exit_code == 0, result.output
     assert "clean" in result.output and "does NOT apply to ood" in result.output
     bad = CliRunner().invoke(cli, ["theory", "check", str(tmp_path / "nothing")])
-    assert bad.exit_code == 1 and bad.output.startswith("Error:")
+    assert bad.exit_code == 2 and bad.output.startswith("Error:")
 
 
 def test_figures_theory(tmp_path):
