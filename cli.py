@@ -12,6 +12,7 @@ imports its library lazily, so ``clsreg --help`` stays fast.)
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -30,6 +31,19 @@ from analysis.vocabulary import (
 )
 
 
+class FiniteFloatRange(click.FloatRange):
+    """A float range that also refuses NaN and infinities (which pass ``FloatRange``)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+POSITIVE = FiniteFloatRange(min=0, min_open=True)
+
+
 class _ClsregGroup(click.Group):
     """Top-level group: user errors become one line and the exit code of
     :func:`analysis.errors.exit_code`; Ctrl-C says what is saved and how to resume."""
@@ -38,7 +52,7 @@ class _ClsregGroup(click.Group):
         try:
             return super().invoke(ctx)
         except (InputError, RunError) as error:
-            click.echo(f"Error: {error}", err=True)
+            click.echo(f"Error: {' '.join(str(error).split())}", err=True)  # one line
             ctx.exit(exit_code(error))
         except (KeyboardInterrupt, click.exceptions.Abort):
             click.echo("\nInterrupted. Every finished unit of work (a population, a seed, a "
@@ -223,10 +237,9 @@ def figures_simulate(store_dir, out_dir) -> None:
     Example:
       clsreg figures simulate runs/quick
     """
-    from analysis.files import ensure_dir
     from paper_figures.simulate_classes import write_figures
 
-    for path in write_figures(store_dir, ensure_dir(out_dir or store_dir)):
+    for path in write_figures(store_dir, out_dir or store_dir):
         click.echo(str(path))
 
 
@@ -243,10 +256,9 @@ def figures_theory(out_dir, store_dir) -> None:
       clsreg figures theory --out figs
       clsreg figures theory --out figs --store runs/paper
     """
-    from analysis.files import ensure_dir
     from paper_figures.theory_figures import write_all
 
-    for path in write_all(ensure_dir(out_dir), store_dir):
+    for path in write_all(out_dir, store_dir):
         click.echo(str(path))
 
 
@@ -265,11 +277,11 @@ def _realdata_training_options(epochs_default: int):
             click.option("--binning", type=click.Choice(BINNINGS),
                          default="uniform", show_default=True,
                          help="Uniform-width or equal-frequency (class-balanced) classes."),
-            click.option("--lam", type=click.FloatRange(min=0, min_open=True), default=10.0,
+            click.option("--lam", type=POSITIVE, default=10.0,
                          show_default=True, help="λ in λ·reg + CE (standardized target)."),
             click.option("--epochs", type=click.IntRange(min=1), default=epochs_default,
                          show_default=True, help="Training epochs (best on balanced val)."),
-            click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3,
+            click.option("--lr", type=POSITIVE, default=1e-3,
                          show_default=True, help="Adam learning rate."),
             click.option("--loss", "regression", default="mse", show_default=True,
                          help="Regression loss of every method (see: clsreg methods)."),
@@ -317,6 +329,11 @@ def realdata_run(dataset, csv_path, target, features, drop, seeds, log_target, n
     config = make_config(dataset, csv_path, target, features, drop, num_classes, binning,
                          lam, epochs, lr, regression, log_target)
     prepared = prepare(config)
+    for warning in prepared.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    if prepared.dropped_rows:
+        click.echo(f"Note: {prepared.dropped_rows} rows without a finite target were left out "
+                   f"({prepared.table_rows} used)", err=True)
     counts = run(prepared, seeds, out_dir, device, methods=chosen)
     click.echo(f"{config.source.name}: {counts['trained']} seeds trained, "
                f"{counts['skipped']} already stored ({prepared.y_train.size} train / "
@@ -338,12 +355,16 @@ def realdata_report(out_dir) -> None:
 
 def _realdata_report(out_dir: Path) -> None:
     """Write the report's tables and its error-per-bin figures, and print them."""
-    from paper_figures.realdata_errors import plot_error_per_bin
-    from realdata.report import figure_stem, write_report
+    from paper_figures.realdata_errors import FORMATS, plot_error_per_bin
+    from realdata.report import build_report, figure_stem, write_report
 
-    text, written, runs = write_report(out_dir)
-    for run in runs:
-        written += plot_error_per_bin(run, Path(out_dir) / figure_stem(run, runs))
+    out_dir = Path(out_dir)
+    text, summary, runs = build_report(out_dir)
+    stems = [out_dir / figure_stem(run, runs) for run in runs]
+    written = write_report(out_dir, text, summary,
+                           [f"{stem}.{fmt}" for stem in stems for fmt in FORMATS])
+    for run, stem in zip(runs, stems, strict=True):
+        written += plot_error_per_bin(run, stem)
     click.echo(text)
     for path in written:
         click.echo(str(path))
@@ -405,7 +426,7 @@ def theory_derive(latex) -> None:
               show_default=True, help="Grid of datasets (paper: all of PROTOCOL §2).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               required=True, help="Folder for predictions.csv and sigma_sensitivity.csv.")
-@click.option("--sigma-fraction", type=click.FloatRange(min=0, min_open=True),
+@click.option("--sigma-fraction", type=POSITIVE,
               default=DEFAULT_SIGMA_FRACTION,
               show_default=True, help="Effective σ as a fraction of the target range.")
 @click.option("--sigma-from", "sigma_store", type=click.Path(file_okay=False, path_type=Path),
@@ -467,7 +488,7 @@ def theory_bound(out_file) -> None:
 @click.option("--predictions", "predictions_file", default=None,
               type=click.Path(dir_okay=False, path_type=Path),
               help="predictions.csv from `theory predict` (default: computed for the store).")
-@click.option("--sigma-fraction", type=click.FloatRange(min=0, min_open=True),
+@click.option("--sigma-fraction", type=POSITIVE,
               default=DEFAULT_SIGMA_FRACTION,
               show_default=True, help="Effective σ when predictions are computed here.")
 def theory_check(sim_dir, predictions_file, sigma_fraction) -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from analysis.errors import InputError
+from analysis.errors import InputError, RunError
 
 
 def ensure_dir(path: str | Path) -> Path:
@@ -27,17 +28,60 @@ def ensure_dir(path: str | Path) -> Path:
     return directory
 
 
+# A temp file of an atomic write older than this belongs to a killed writer: the next write
+# of the same target removes it.
+STALE_TEMP_SECONDS = 600.0
+
+
+def _user_file_mode() -> int:
+    """``0o666`` less the process umask: the mode ``open()`` would give a new file."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def check_outputs(paths: list[str | Path]) -> None:
+    """Refuse, before anything is written, outputs whose place is taken by a folder."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            raise RunError(f"cannot write {path}: a folder of that name is in the way")
+
+
+def sweep_stale_temps(target: Path, max_age: float = STALE_TEMP_SECONDS) -> int:
+    """Remove temp files of ``target`` left by writers killed mid-write; count them."""
+    removed = 0
+    now = time.time()
+    for leftover in target.parent.glob(f".{target.name}.*{target.suffix}"):
+        with contextlib.suppress(OSError):
+            if leftover.is_file() and now - leftover.stat().st_mtime > max_age:
+                leftover.unlink()
+                removed += 1
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it to ``path`` if the block succeeds."""
+    """Yield a temporary path next to ``path``; rename it to ``path`` if the block succeeds.
+
+    The result gets the user's normal file mode (umask), not the temp file's 0600. A folder
+    in the way or a refused write is one :class:`RunError` naming the file.
+    """
     target = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                         suffix=target.suffix)
+    check_outputs([target])
+    sweep_stale_temps(target)
+    try:
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                             suffix=target.suffix)
+    except OSError as error:
+        raise RunError(f"cannot write {target}: {error.strerror}") from None
     os.close(handle)
     temporary = Path(temporary)
     try:
         yield temporary
+        os.chmod(temporary, _user_file_mode())
         os.replace(temporary, target)
+    except OSError as error:
+        raise RunError(f"cannot write {target}: {error.strerror or error}") from None
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -46,3 +90,34 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as temporary:
         temporary.write_text(text)
+
+
+def check_input_file(path: str | Path, what: str = "file") -> Path:
+    """``path`` if it is a readable file; otherwise one clear InputError naming it."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no such {what}: {path}")
+    if not path.is_file():
+        raise InputError(f"{what} {path} is a folder, not a file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"cannot read {what} {path}: permission denied")
+    return path
+
+
+def read_csv_file(path: str | Path, what: str = "CSV file", **options):
+    """A CSV file (header row) as a pandas DataFrame, or one InputError naming the file:
+    missing, unreadable, not UTF-8 text, binary, empty or malformed."""
+    import pandas as pd
+
+    path = check_input_file(path, what)
+    with open(path, "rb") as handle:
+        if b"\0" in handle.read(65536):
+            raise InputError(f"cannot read {path} as CSV: it is not UTF-8 text (binary data "
+                             "or UTF-16)")
+    try:
+        return pd.read_csv(path, **options)
+    except UnicodeDecodeError:
+        raise InputError(f"cannot read {path} as CSV: it is not UTF-8 text") from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError, OSError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InputError(f"cannot read {path} as CSV: {first}") from None

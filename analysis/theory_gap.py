@@ -28,6 +28,7 @@ import numpy as np
 
 from analysis.binning import bin_counts, finite_1d, imbalance_ratio
 from analysis.errors import InputError
+from analysis.files import read_csv_file
 from analysis.theory import (
     class_edges,
     decompose,
@@ -39,6 +40,12 @@ from analysis.vocabulary import BINNINGS, DEFAULT_SIGMA_FRACTION
 
 CANDIDATE_CLASSES = (2, 4, 8, 16, 32, 64, 128, 256)
 MIN_SAMPLES_PER_CLASS = 20
+# The fewest targets that give a verdict: the coarsest candidate (2 classes) then holds
+# 50 per class on average, enough for a histogram of the imbalance to mean something.
+MIN_SAMPLES = 100
+# σ relative to the target range: below 1e-3 the quadrature needs more than ~10⁴ panels
+# (minutes, gigabytes); above 1e3 the prediction carries no information about the targets.
+SIGMA_FRACTION_LIMITS = (1e-3, 1e3)
 TARGET_CAPTURE = 0.9
 # Verdict thresholds on excess_mse / σ², the share of the best plain MSE lost to imbalance.
 HELPS, MAY_HELP = 0.05, 0.01
@@ -49,12 +56,7 @@ def read_target_column(path: str | Path, column: str) -> np.ndarray:
     import pandas as pd
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"no such file: {path}")
-    try:
-        table = pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read {path} as CSV: {str(error).splitlines()[0]}") from None
+    table = read_csv_file(path, "file")
     if column not in table.columns:
         raise InputError(f"column {column!r} not in {path} (columns: "
                          f"{', '.join(map(str, table.columns))})")
@@ -151,13 +153,24 @@ def gap_report(
         value_range = (float(values.min()), float(values.max()))
     low, high = (float(v) for v in value_range)
     if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
-        raise InputError(f"range must satisfy A < B, got {low:g} {high:g}")
+        raise InputError(f"range must satisfy A < B with finite A and B, got {low:g} {high:g}")
+    width = high - low
+    if not math.isfinite(width):
+        raise InputError(f"the target range [{low:g}, {high:g}] is too wide: its width "
+                         "overflows floating point; rescale the targets")
     if sigma is None:
-        sigma = DEFAULT_SIGMA_FRACTION * (high - low)
+        sigma = DEFAULT_SIGMA_FRACTION * width
     if not math.isfinite(sigma) or sigma <= 0:
-        raise InputError(f"sigma must be positive, got {sigma:g}")
+        raise InputError(f"sigma must be positive and finite, got {sigma:g}")
+    smallest, largest = (limit * width for limit in SIGMA_FRACTION_LIMITS)
+    if not smallest <= sigma <= largest:
+        raise InputError(f"sigma {sigma:g} is outside [{smallest:g}, {largest:g}], i.e. "
+                         f"{SIGMA_FRACTION_LIMITS[0]:g} to {SIGMA_FRACTION_LIMITS[1]:g} times "
+                         f"the target range {width:g}")
     density = density_from_samples(values, (low, high),
-                                   default_num_bins(values.size, high - low, sigma))
+                                   default_num_bins(values.size, width, sigma))
+    if values.size < MIN_SAMPLES:
+        raise InputError(f"only {values.size} targets; a verdict needs at least {MIN_SAMPLES}")
     whole = decompose(density, sigma, np.array([low, high]))
     candidates = []
     for binning in BINNINGS:

@@ -17,6 +17,7 @@ from paper_figures.style import plt, save_figure
 from realdata.evaluate import bin_shots
 
 METHOD_COLORS = ("#4c72b0", "#c44e52")  # baseline, method
+FORMATS = ("png", "pdf")
 SHOT_COLORS = {"many": "#8c8c8c", "medium": "#dd8452", "few": "#c44e52"}
 
 
@@ -30,7 +31,7 @@ def mae_per_bin(prediction: np.ndarray, target: np.ndarray, edges: np.ndarray) -
         return np.where(counts > 0, sums / counts, np.nan)
 
 
-def plot_error_per_bin(runs, path_without_suffix: Path, formats=("png", "pdf")) -> list[Path]:
+def plot_error_per_bin(runs, path_without_suffix: Path, formats=FORMATS) -> list[Path]:
     """Write the two-panel figure for one experiment (``realdata.report.ExperimentRuns``)."""
     config, arrays = runs.config, runs.arrays
     split_edges, shot_edges = arrays["split_edges"], arrays["shot_edges"]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from analysis.files import ensure_dir
 from analysis.vocabulary import BASELINE_METHOD
 from paper_figures.style import SAMPLING_COLORS, plt, save_figure
 from simulate.report import Cell, load_records, paired_cells
@@ -74,8 +75,12 @@ def plot_cells(cells: list[Cell], path_without_suffix: Path, title: str = "",
 
 
 def write_figures(store_dir: Path, out_dir: Path, formats=("png", "pdf")) -> list[Path]:
-    """``mse_vs_classes[...]`` figures from the results store in ``store_dir``."""
+    """``mse_vs_classes[...]`` figures from the results store in ``store_dir``.
+
+    The store is read first, so a bad store fails before ``out_dir`` is made.
+    """
     cells = paired_cells(load_records(store_dir))
+    out_dir = ensure_dir(out_dir)
     groups: dict[tuple, list[Cell]] = {}
     for cell in cells:
         groups.setdefault(cell.extra, []).append(cell)

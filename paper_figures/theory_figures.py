@@ -103,17 +103,21 @@ def plot_predicted_vs_measured(cells: list[dict], path: Path) -> list[Path]:
 
 
 def write_all(out_dir: Path, store_dir: Path | None = None) -> list[Path]:
-    """All theory figures into ``out_dir``; the comparison only when a store is given."""
+    """All theory figures into ``out_dir``; the comparison only when a store is given.
+
+    The store is read first, so a bad store fails before any folder or figure is made.
+    """
+    from analysis.files import ensure_dir
     from simulate.theory_check import join_cells, measured_pairs
     from simulate.theory_link import predictions_for_pairs, sigma_sensitivity
 
-    out_dir = Path(out_dir)
+    pairs = measured_pairs(store_dir) if store_dir is not None else None
+    out_dir = ensure_dir(out_dir)
     written = plot_gap_profiles(out_dir / "theory_gap_profiles")
     written += plot_captured_fraction(out_dir / "theory_captured_fraction")
     written += plot_sigma_sensitivity(sigma_sensitivity(functions=(0, 1, 2)),
                                       out_dir / "theory_sigma_sensitivity")
-    if store_dir is not None:
-        pairs = measured_pairs(store_dir)
+    if pairs is not None:
         cells = join_cells(pairs, predictions_for_pairs(pairs))
         written += plot_predicted_vs_measured(cells, out_dir / "theory_predicted_vs_measured")
     return written

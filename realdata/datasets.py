@@ -18,7 +18,11 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import InputError
+from analysis.files import read_csv_file
 
+# A target whose spread is below this fraction of its magnitude is constant to the model.
+CONSTANT_TOLERANCE = 1e-9
+ID_NAMES = ("rownames", "id", "index", "row", "row_id")
 OTHER_LEVEL = "__other__"
 MISSING_LEVEL = "__missing__"
 
@@ -47,7 +51,11 @@ RDATASETS = {
 
 @dataclass(frozen=True)
 class Table:
-    """Feature columns and a finite numeric target, one row per sample."""
+    """Feature columns and a finite numeric target, one row per sample.
+
+    ``dropped_rows`` counts the rows left out for a missing or non-finite target;
+    ``warnings`` are things worth a look that do not stop a run (an ID-like feature).
+    """
 
     name: str
     target_name: str
@@ -55,6 +63,8 @@ class Table:
     frame: pd.DataFrame
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
+    dropped_rows: int = 0
+    warnings: tuple[str, ...] = ()
 
     @property
     def num_rows(self) -> int:
@@ -113,12 +123,31 @@ def table_from_frame(
     finite = np.isfinite(values)
     if not finite.any():
         raise InputError(f"target column {target!r} has no finite value (all NaN or empty)")
+    kept_target = values[finite]
+    spread = float(np.ptp(kept_target))
+    if spread <= CONSTANT_TOLERANCE * max(float(np.abs(kept_target).max()), 1e-300):
+        raise InputError(f"target column {target!r} is constant (all {kept_target.size} values "
+                         f"≈ {kept_target[0]:g}): there is nothing to regress")
     kept = frame.loc[finite, feature_names].reset_index(drop=True)
     numeric = tuple(c for c in feature_names
                     if pd.api.types.is_numeric_dtype(kept[c]) or kept[c].dtype == bool)
     categorical = tuple(c for c in feature_names if c not in numeric)
-    return Table(name=name, target_name=target, target=values[finite], frame=kept,
-                 numeric=numeric, categorical=categorical)
+    warnings = tuple(f"column {c!r} looks like a row ID ({reason}); it is used as a feature "
+                     f"unless you drop it (--drop {c})"
+                     for c in feature_names if (reason := _id_like(c, kept[c])))
+    return Table(name=name, target_name=target, target=kept_target, frame=kept,
+                 numeric=numeric, categorical=categorical,
+                 dropped_rows=int((~finite).sum()), warnings=warnings)
+
+
+def _id_like(name: str, column: pd.Series) -> str | None:
+    """Why ``column`` looks like a row identifier rather than a feature, or None."""
+    if name.strip().lower() in ID_NAMES or name.startswith("Unnamed:"):
+        return "its name"
+    if (pd.api.types.is_integer_dtype(column) and column.size >= 20
+            and column.nunique() == column.size):
+        return "a different integer in every row"
+    return None
 
 
 def load_rdataset(name: str) -> Table:
@@ -147,13 +176,7 @@ def load_csv(
 ) -> Table:
     """A user's CSV file (header row required) as a :class:`Table`."""
     path = Path(path)
-    try:
-        frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputError(f"no such file: {path}") from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError,
-            pd.errors.EmptyDataError) as error:
-        raise InputError(f"cannot read {path} as CSV: {error}") from None
+    frame = read_csv_file(path, "file")
     return table_from_frame(frame, target, path.name, features, drop)
 
 

@@ -41,7 +41,7 @@ from simulate.data import select_by_target
 from simulate.device import resolve_device
 from simulate.methods import Method, get_method, parse_methods
 from simulate.population import TrainConfig
-from simulate.store import Record, ResultsStore
+from simulate.store import Record, ResultsStore, require_kind
 
 from .datasets import Table, encode_features, fit_encoder, load_csv, load_rdataset
 from .evaluate import ShotConfig, assign_shots, shot_metrics
@@ -149,6 +149,8 @@ class Prepared:
 
     config: ExperimentConfig
     table_rows: int
+    dropped_rows: int
+    warnings: tuple[str, ...]
     target_name: str
     splits: Splits
     train_rows: np.ndarray
@@ -214,7 +216,8 @@ def prepare(config: ExperimentConfig, table: Table | None = None) -> Prepared:
     shot_edges = uniform_edges(table.target, config.shots.bins)
     y_test = table.target[splits.test]
     return Prepared(
-        config=config, table_rows=table.num_rows, target_name=table.target_name,
+        config=config, table_rows=table.num_rows, dropped_rows=table.dropped_rows,
+        warnings=table.warnings, target_name=table.target_name,
         splits=splits, train_rows=train_rows,
         x_train=encode_features(table, encoder, train_rows),
         x_val=encode_features(table, encoder, splits.val),
@@ -342,6 +345,7 @@ def run(
     torch_device = resolve_device(device)
     experiment_id = prepared.config.experiment_id()
     with ResultsStore(out_dir) as store, torch_threads(threads):
+        require_kind(store, REAL_KIND, "real-data results")
         check_store(store, prepared.config)
         done = store.done_keys()
         todo = {s: [m for m in methods if record_key(experiment_id, s, m) not in done]

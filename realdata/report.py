@@ -30,7 +30,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from analysis.errors import InputError
-from analysis.files import write_text_atomic
+from analysis.files import check_outputs, write_text_atomic
 from analysis.stats import bootstrap_rel_change_ci, holm, paired_t_p, wilcoxon_p
 from analysis.vocabulary import BASELINE_METHOD, REAL_KIND
 from simulate.compare import pair_runs
@@ -232,15 +232,17 @@ def build_report(out_dir: str | Path) -> tuple[str, pd.DataFrame, list[Experimen
     return "\n".join(parts), summary, runs
 
 
-def write_report(out_dir: str | Path) -> tuple[str, list[Path], list[ExperimentRuns]]:
-    """Write ``summary.csv`` and ``report.md``; return the text, the paths and the runs."""
+def write_report(out_dir: str | Path, text: str, summary: pd.DataFrame,
+                 other_outputs: list[str | Path] = ()) -> list[Path]:
+    """Write ``summary.csv`` and ``report.md`` of :func:`build_report`'s result, after checking
+    that neither they nor ``other_outputs`` (the figures to follow) have a folder in the way."""
     out_dir = Path(out_dir)
-    text, summary, runs = build_report(out_dir)
     summary_path, report_path = out_dir / "summary.csv", out_dir / "report.md"
+    check_outputs([summary_path, report_path, *other_outputs])
     write_text_atomic(summary_path, summary.to_csv(index=False))
     write_text_atomic(report_path, f"# Each method against {BASELINE_METHOD} on real data\n\n"
                       + text)
-    return text, [summary_path, report_path], runs
+    return [summary_path, report_path]
 
 
 def figure_stem(run: ExperimentRuns, runs: list[ExperimentRuns]) -> str:

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from analysis.errors import ConfigError
+from analysis.files import check_input_file
 from analysis.validate import check_choices, check_int, check_list, check_number
 from analysis.vocabulary import (
     BINNINGS,
@@ -173,11 +174,14 @@ def read_toml(path: Path) -> dict:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
+    path = check_input_file(path, "config file")
     try:
         with open(path, "rb") as handle:
             return tomllib.load(handle)
     except OSError as error:
         raise ConfigError(f"cannot read config {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {path} is not UTF-8 text (TOML files are UTF-8)") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config {path} is not valid TOML: {error}") from None
 

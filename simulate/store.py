@@ -106,6 +106,13 @@ def _json(value: dict) -> str:
     return json.dumps(value, sort_keys=True, allow_nan=True)
 
 
+def _first_line(error: Exception) -> str:
+    """SQLite's message on one line (``quick_check`` reports one line per problem)."""
+    lines = [line for line in str(error).splitlines() if line and not line.startswith("***")]
+    more = f" and {len(lines) - 1} more problems" if len(lines) > 1 else ""
+    return (lines[0] if lines else type(error).__name__) + more
+
+
 def _remove_created(path: Path, folders: list[Path]) -> None:
     """Delete a store file this process created (and SQLite's side files) and the folders it
     made for it, innermost first, while they are empty."""
@@ -142,14 +149,18 @@ class ResultsStore:
         self._lock = None
         self._owns_file = False
         self._connection = None
-        if self.path.is_dir():
+        try:
+            is_dir, exists = self.path.is_dir(), self.path.exists()
+        except OSError as error:  # a name too long, a component that is a file, …
+            raise InputError(f"cannot use {self.path}: {error.strerror}") from None
+        if is_dir:
             raise InputError(f"{self.path} is a folder, not a results store")
         if not create:
-            if not self.path.exists():
+            if not exists:
                 raise InputError(f"no results store at {self.path}")
             self._connect(self.path.resolve().as_uri() + "?mode=ro")
             return
-        self._new_file = not self.path.exists()
+        self._new_file = not exists
         try:
             self._make_folders(self.path.parent)
             self._take_lock()
@@ -205,7 +216,8 @@ class ResultsStore:
                     "SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.Error as error:
             raise InputError(f"results store {self.path} is unreadable or corrupt "
-                             f"({error}); move it away or use another folder") from None
+                             f"({_first_line(error)}); move it away or use another "
+                             "folder") from None
         if tables and "results" not in tables or not self.writable and not tables:
             raise InputError(f"{self.path} is not a clsreg results store")
 
@@ -218,12 +230,15 @@ class ResultsStore:
         except sqlite3.OperationalError as error:
             if self.writable and any(text in str(error) for text in (
                     "disk", "readonly", "read-only", "unable to open", "I/O")):
-                raise RunError(f"cannot write results store {self.path}: {error}") from None
+                raise RunError(f"cannot write results store {self.path}: "
+                               f"{_first_line(error)}") from None
             raise InputError(f"results store {self.path} is unreadable or corrupt "
-                             f"({error}); move it away or use another folder") from None
+                             f"({_first_line(error)}); move it away or use another "
+                             "folder") from None
         except sqlite3.DatabaseError as error:
             raise InputError(f"results store {self.path} is unreadable or corrupt "
-                             f"({error}); move it away or use another folder") from None
+                             f"({_first_line(error)}); move it away or use another "
+                             "folder") from None
 
     def _abandon(self) -> None:
         self.close()

@@ -14,16 +14,54 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analysis.errors import ConfigError
+from analysis.vocabulary import SIM_KIND
 from simulate.device import resolve_device, resolve_dtype
 from simulate.executors import Executor, LocalExecutor
-from simulate.grid import Grid, expand, populations
+from simulate.grid import Grid, Run, expand, populations
 from simulate.population import flush_subnormals
-from simulate.store import ResultsStore
+from simulate.store import ResultsStore, require_kind
 
 # Models per population: on the CPU enough to amortize per-step overhead while a population
 # stays a small unit of work to lose on interruption; on a GPU as many as the grid offers.
 CPU_POPULATION = 64
 GPU_POPULATION = 1024
+
+
+# Recipe entries a folder's runs must share: a report pairs and pools runs across them, so a
+# store that mixed two values would mix two experiments.
+SHARED_RECIPE = ("epochs", "batch_size", "num_points", "dtype", "weight_decay", "function_seed")
+
+
+def check_same_recipe(stored: list[dict], runs: list[Run], folder: Path) -> None:
+    """Refuse a sweep whose recipe differs from the one already stored in ``folder``: the
+    shared entries, the learning rate per (setting, optimizer) and λ per (setting, method).
+    Extending a grid (more settings, functions, seeds, classes, widths, methods) is fine."""
+    if not stored:
+        return
+    differences = []
+    for name in SHARED_RECIPE:
+        before = {config[name] for config in stored}
+        asked = {getattr(run.recipe, name) for run in runs}
+        if before != asked:
+            differences.append(f"{name} {'/'.join(map(str, sorted(before)))} stored, "
+                               f"{'/'.join(map(str, sorted(asked)))} asked")
+    lr = {(c["setting"], c["optimizer"]): c["lr"] for c in stored}
+    lam = {(c["setting"], c["model"]): c["lam"] for c in stored if c["num_classes"]}
+    for run in runs:
+        r = run.recipe
+        if lr.get((r.setting, r.optimizer), r.lr) != r.lr:
+            differences.append(f"lr for {r.setting}/{r.optimizer} "
+                               f"{lr[(r.setting, r.optimizer)]:g} stored, {r.lr:g} asked")
+            break
+    for run in runs:
+        key = (run.recipe.setting, run.method)
+        if run.num_classes and lam.get(key, run.lam) != run.lam:
+            differences.append(f"lam for {key[0]}/{key[1]} {lam[key]:g} stored, "
+                               f"{run.lam:g} asked")
+            break
+    if differences:
+        raise ConfigError(f"{folder} already holds 1D runs with another recipe "
+                          f"({'; '.join(differences)}); use another --out")
 
 
 @dataclass(frozen=True)
@@ -55,6 +93,8 @@ def run_sweep(grid: Grid, out_dir: Path, device: str = "auto", dtype: str = "flo
     executor = executor or LocalExecutor(show_progress=show_progress)
     chunks = populations(runs, size)
     with ResultsStore(out_dir) as store:
+        require_kind(store, SIM_KIND, "1D simulation results")
+        check_same_recipe([r["config"] for r in store.records(SIM_KIND)], runs, out_dir)
         done = store.done_keys()
         pending = [chunk for chunk in chunks if any(run.key not in done for run in chunk)]
         diverged = 0

@@ -33,7 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from analysis.errors import InputError
-from analysis.files import atomic_path, ensure_dir
+from analysis.files import atomic_path, ensure_dir, read_csv_file
 from analysis.theory import (
     class_edges,
     decompose,
@@ -285,15 +285,9 @@ def format_prediction_summary(rows: list[dict]) -> str:
 
 def read_predictions(path: Path):
     """A predictions CSV as a DataFrame (checked for the columns the join needs)."""
-    import pandas as pd
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"no such predictions file: {path}")
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as error:
-        raise InputError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
+    frame = read_csv_file(path, "predictions file")
     needed = {"setting", "sampling", "function", "data_seed", "num_classes", "binning",
               "excess_mse", "captured_fraction"}
     missing = needed - set(frame.columns)
