@@ -151,3 +151,43 @@ def test_registry_and_configuration():
         get_method("regcls").configured(num_classes=1)
     with pytest.raises(ConfigError, match="regression loss"):
         get_method("reg").configured(regression="l3")
+
+
+def test_a_registered_method_flows_through_sweep_report_and_real_data(monkeypatch, tmp_path):
+    # One registry entry (added for this test only) is all a sweep, the report, real-data
+    # training and the CLI need.
+    from click.testing import CliRunner
+
+    from cli import cli
+    from simulate.grid import grid_from_mapping
+    from simulate.report import report
+    from simulate.sweep import run_sweep
+
+    monkeypatch.setitem(METHODS, "l1cls", Method("l1cls", regression=L1, head=ClassHead()))
+    grid = grid_from_mapping({"settings": ["clean"], "samplings": ["severe"], "functions": [0, 1],
+                              "seeds": [0], "num_classes": [4], "epochs": 2,
+                              "num_points": 1500, "batch_size": 64,
+                              "methods": ["reg", "regcls", "l1cls"]})
+    run_sweep(grid, tmp_path / "sim", device="cpu", population_size=8, show_progress=False)
+    rows, path = report(tmp_path / "sim", num_resamples=200)
+    assert [(r["method"], r["n_pairs"]) for r in rows] == [("l1cls", 2), ("regcls", 2)]
+    assert path.read_text().splitlines()[0].startswith("method,setting,sampling,num_classes,"
+                                                       "n_pairs,mse_reg,mse_method,")
+    assert rows[0]["mse_method"] != rows[1]["mse_method"]
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, 1200)
+    table = tmp_path / "t.csv"
+    np.savetxt(table, np.c_[x, np.exp(2 * x) + rng.normal(0, 0.1, x.size)], delimiter=",",
+               header="x,y", comments="")
+    base = ["realdata", "run", "--csv", str(table), "--target", "y", "--seeds", "1",
+            "--epochs", "2", "--num-classes", "4", "--device", "cpu", "--out",
+            str(tmp_path / "real")]
+    first = CliRunner().invoke(cli, [*base, "--methods", "reg,regcls"])
+    assert first.exit_code == 0, first.output
+    added = CliRunner().invoke(cli, [*base, "--methods", "reg,regcls,l1cls"])
+    assert added.exit_code == 0 and "1 seeds trained" in added.output  # only l1cls is new
+    result = CliRunner().invoke(cli, ["realdata", "report", str(tmp_path / "real")])
+    assert result.exit_code == 0, result.output
+    assert "/ l1cls" in result.output and "/ regcls" in result.output
+    assert (tmp_path / "real" / "errors_per_bin_natural_l1cls.png").exists()
