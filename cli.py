@@ -155,10 +155,14 @@ def simulate_data(setting, sampling, function_index, seed_index, num_points, out
 @click.option("--population-size", type=click.IntRange(min=1), default=None,
               help="Models trained together [default: 64 on CPU, 1024 on CUDA].")
 @_methods_option
-@click.option("--executor", type=click.Choice(["local"]), default="local", show_default=True,
-              help="Where populations are trained (local: in this process).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True,
+              help="Where populations are trained: local (this process) or ray (Ray tasks on "
+                   "a local runtime or a cluster; needs the [ray] extra).")
+@click.option("--address", default=None,
+              help="Ray cluster address (e.g. auto, or HOST:6379) [default: a local runtime].")
 def simulate_run(preset, config_file, out_dir, device, dtype, population_size, methods,
-                 executor) -> None:
+                 executor, address) -> None:
     """Train the grid's models, every method per cell; a re-run skips what is stored.
 
     \b
@@ -166,6 +170,7 @@ def simulate_run(preset, config_file, out_dir, device, dtype, population_size, m
       clsreg simulate run --preset quick --out runs/quick
       clsreg simulate run --preset paper --config my_grid.toml --out runs/mine
       clsreg simulate run --preset quick --methods reg,regcls --device cuda:0 --out runs/q
+      clsreg simulate run --preset paper --executor ray --address auto --out runs/paper
     """
     import time
 
@@ -176,7 +181,8 @@ def simulate_run(preset, config_file, out_dir, device, dtype, population_size, m
     grid = load_grid(preset, config_file, methods)
     start = time.perf_counter()
     summary = run_sweep(grid, out_dir, device=device, dtype=dtype,
-                        population_size=population_size, executor=make_executor(executor))
+                        population_size=population_size,
+                        executor=make_executor(executor, address=address))
     click.echo(f"trained {summary.trained} of {summary.total} models on {summary.device} "
                f"({summary.skipped} already stored, {summary.diverged} diverged) in "
                f"{time.perf_counter() - start:.0f} s -> {out_dir / 'results.sqlite'}")

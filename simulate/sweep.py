@@ -15,7 +15,7 @@ from pathlib import Path
 
 from analysis.errors import ConfigError
 from analysis.vocabulary import SIM_KIND
-from simulate.device import resolve_device, resolve_dtype
+from simulate.device import resolve_dtype
 from simulate.executors import Executor, LocalExecutor
 from simulate.grid import Grid, Run, expand, populations
 from simulate.population import flush_subnormals
@@ -78,19 +78,19 @@ def run_sweep(grid: Grid, out_dir: Path, device: str = "auto", dtype: str = "flo
               executor: Executor | None = None) -> SweepSummary:
     """Train every run of ``grid`` not yet in ``out_dir``'s store, population by population.
 
-    Device and dtype are checked before anything is written. Sets the process to flush
-    subnormal floats (:func:`simulate.population.flush_subnormals`).
+    Device (as the executor reads it) and dtype are checked before anything is written.
+    Sets the process to flush subnormal floats (:func:`simulate.population.flush_subnormals`).
     """
     flush_subnormals()
-    torch_device = resolve_device(device)
+    executor = executor or LocalExecutor(show_progress=show_progress)
     resolve_dtype(dtype)
+    torch_device = executor.device(device)
     runs = expand(grid, dtype=dtype, device=str(torch_device))
     if not runs:
         raise ConfigError("the grid has no runs")
     size = population_size or (GPU_POPULATION if torch_device.type == "cuda" else CPU_POPULATION)
     if size < 1:
         raise ConfigError(f"population size must be >= 1, got {size}")
-    executor = executor or LocalExecutor(show_progress=show_progress)
     chunks = populations(runs, size)
     with ResultsStore(out_dir) as store:
         require_kind(store, SIM_KIND, "1D simulation results")
