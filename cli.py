@@ -93,6 +93,32 @@ def methods_command() -> None:
                f"baseline: {BASELINE_METHOD}")
 
 
+@cli.command("reproduce")
+@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick",
+              show_default=True,
+              help="quick: about 10 minutes on a 2-core CPU; paper: the full study (on a GPU: "
+                   "minutes for the grids).")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Folder for every result, figure and the report.")
+def reproduce_command(preset, device, out_dir) -> None:
+    """The whole study, resumable: theory, the 1D grid and its weight-decay-0 control, the
+    theory check, real data, every figure, and DIR/report.html + report.md.
+
+    \b
+    Example:
+      clsreg reproduce --preset quick --out runs/reproduce
+      clsreg reproduce --preset paper --device cuda --out runs/paper
+    """
+    from paper_figures.reproduce import reproduce
+    from simulate.device import resolve_device
+
+    resolve_device(device)
+    provenance = reproduce(out_dir, preset, device)
+    click.echo(f"done in {sum(provenance['wall_seconds'].values()):.0f} s -> "
+               f"{Path(out_dir) / 'report.html'} (and report.md)")
+
+
 # --------------------------------------------------------------------------- simulate
 @cli.group()
 def simulate() -> None:
@@ -225,11 +251,25 @@ def figures_data(out_dir) -> None:
     Example:
       clsreg figures data --out figs
     """
-    from analysis.files import ensure_dir
-    from paper_figures.data_illustrations import write_all
+    _draw(["functions", "samplings", "settings"], None, out_dir)
 
-    for path in write_all(ensure_dir(out_dir)):
+
+def _draw(names: list[str], results, out_dir: Path) -> None:
+    """Draw catalog entries into ``out_dir`` (made only after the results were found)."""
+    from analysis.files import ensure_dir
+    from paper_figures.catalog import draw_all
+    from paper_figures.results import MissingResults, Results
+
+    results = results or Results()
+    if "mse_vs_classes" in names or "theory_predicted_vs_measured" in names:
+        results.need_sim()
+    written, skipped = draw_all(results, ensure_dir(out_dir), tuple(names))
+    for path in written:
         click.echo(str(path))
+    if skipped and not written:
+        raise MissingResults(skipped[0][1])
+    for name, reason in skipped:
+        click.echo(f"skipped {name}: {reason}", err=True)
 
 
 @figures.command("simulate")
@@ -243,7 +283,7 @@ def figures_simulate(store_dir, out_dir) -> None:
     Example:
       clsreg figures simulate runs/quick
     """
-    from paper_figures.simulate_classes import write_figures
+    from paper_figures.mse_vs_classes import write_figures
 
     for path in write_figures(store_dir, out_dir or store_dir):
         click.echo(str(path))
@@ -260,12 +300,49 @@ def figures_theory(out_dir, store_dir) -> None:
     \b
     Example:
       clsreg figures theory --out figs
-      clsreg figures theory --out figs --store runs/paper
+      clsreg figures theory --out figs --store results/paper_h200
     """
-    from paper_figures.theory_figures import write_all
+    from analysis.files import ensure_dir
+    from paper_figures.results import Results
+    from paper_figures.theory_sigma_sensitivity import plot_sigma_sensitivity
+    from simulate.theory_link import sigma_sensitivity
 
-    for path in write_all(out_dir, store_dir):
+    names = ["theory_gap_profiles", "theory_captured_fraction"]
+    results = Results()
+    if store_dir is not None:
+        results = Results(sim=Path(store_dir))
+        results.need_sim()
+        from simulate.theory_check import measured_pairs
+
+        measured_pairs(store_dir)  # a bad store fails before any figure is drawn
+        names.append("theory_predicted_vs_measured")
+    _draw(names, results, out_dir)
+    for path in plot_sigma_sensitivity(sigma_sensitivity(functions=(0, 1, 2)),
+                                       ensure_dir(out_dir) / "theory_sigma_sensitivity"):
         click.echo(str(path))
+
+
+@figures.command("all")
+@click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Folder for the figures and tables.")
+def figures_all(results_dir, out_dir) -> None:
+    """Every figure and table from stored results, without training; says what it skipped.
+
+    RESULTS_DIR is a folder written by `clsreg reproduce` (sim/, sim_wd0/, theory/, real/)
+    or a bare store folder.
+
+    \b
+    Example:
+      clsreg figures all runs/reproduce --out figs
+      clsreg figures all results/paper_h200 --out figs
+    """
+    from paper_figures.catalog import CATALOG
+    from paper_figures.results import Results
+
+    if not Path(results_dir).is_dir():
+        raise InputError(f"no such results folder: {results_dir}")
+    _draw(list(CATALOG), Results.discover(results_dir), out_dir)
 
 
 # --------------------------------------------------------------------------- realdata

@@ -172,20 +172,57 @@ def closed_forms() -> ClosedForms:
     return ClosedForms(forms=forms)
 
 
+PHI = sp.Function("Phi")  # the standard normal CDF
+SMALL_PHI = sp.Function("phi")  # the standard normal density
+
+
+def readable(expr: sp.Expr) -> sp.Expr:
+    """``expr`` in the notation people read: ``erf`` as the normal CDF ``Φ``
+    (``erf(x) = 2Φ(√2 x) − 1``), Gaussian exponentials as the density ``φ``
+    (``exp(−w²/2) = √(2π) φ(w)``, ``φ`` even), then simplified.
+
+    Display only: the lambdified forms keep ``erf``. The test checks that the two agree.
+    """
+    out = expr.replace(sp.erf, lambda arg: 2 * PHI(sp.sqrt(2) * arg) - 1)
+
+    def exp_as_phi(arg):
+        width = sp.factor(sp.powdenest(sp.sqrt(sp.simplify(-2 * arg)), force=True))
+        return sp.sqrt(2 * sp.pi) * SMALL_PHI(width)
+
+    out = sp.simplify(out.replace(sp.exp, exp_as_phi))
+    # φ is even and every φ argument here is |w| times positive factors: drop the |·|.
+    return out.replace(lambda e: isinstance(e, SMALL_PHI) and e.args[0].has(sp.Abs),
+                       lambda e: SMALL_PHI(e.args[0].replace(sp.Abs, lambda inner: inner)))
+
+
+READABLE_QUANTITIES = ("normalizer", "gap", "bayes_mean", "balanced_mean", "class_prob_bal",
+                       "class_prob_train")
+
+
+@cache
+def readable_forms() -> dict[str, dict[str, sp.Expr]]:
+    """:func:`readable` of every closed form that a reader needs (``class_gap`` is the log
+    ratio of the two class probabilities and is left out)."""
+    derivation = derive()
+    return {family: {name: readable(expressions[name]) for name in READABLE_QUANTITIES}
+            for family, expressions in derivation.forms.items()}
+
+
 def format_derivation(derivation: Derivation, latex: bool = False) -> str:
-    """The closed forms as text (sympy's string form) or LaTeX, with the checks passed."""
-    lines = ["Balanced-vs-imbalanced regression gap, closed forms "
-             "(p_bal(y|x) = N(y; t, sigma^2) on [a, b]; P0, P1 via erf)."]
+    """The closed forms, simplified and in Φ/φ notation, as text or LaTeX, with the checks."""
+    lines = ["Balanced-vs-imbalanced regression gap, closed forms. p_bal(y|x) = N(y; t, sigma^2) "
+             "restricted to [a, b]; Phi and phi are the standard normal CDF and density."]
     families = {"mixture": "p_train = (1-pi_w) U[a,b] + pi_w U[l,u]",
                 "gaussian": "p_train = N(m, s^2) restricted to [a,b]"}
-    for family, expressions in derivation.forms.items():
+    for family, expressions in readable_forms().items():
         lines.append("")
         lines.append(f"== {family}: {families[family]}")
-        for name in QUANTITIES:
-            expr = expressions[name]
-            text = sp.latex(expr) if latex else str(expr)
+        for name, expr in expressions.items():
+            text = sp.latex(expr) if latex else sp.sstr(expr)
             lines.append(f"{name}  [{DESCRIPTIONS[name]}]")
             lines.append(f"  {text}")
+        lines.append(f"class_gap  [{DESCRIPTIONS['class_gap']}]")
+        lines.append("  log(class_prob_train) - log(class_prob_bal)")
     lines.append("")
     lines.append("symbolic checks: " + "; ".join(f"{k}: {'ok' if v else 'FAILED'}"
                                                   for k, v in derivation.checks.items()))

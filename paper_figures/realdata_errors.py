@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.binning import assign_labels
+from paper_figures.results import MissingResults, Results, run_alone
 from paper_figures.style import plt, save_figure
 from realdata.evaluate import bin_shots
 
@@ -59,3 +60,23 @@ def plot_error_per_bin(runs, path_without_suffix: Path, formats=FORMATS) -> list
     bottom.legend(frameon=False, fontsize=8, ncol=3)
     figure.tight_layout()
     return save_figure(figure, path_without_suffix, formats)
+
+
+def draw(results: Results, out: Path) -> list[Path]:
+    """``realdata_errors_<dataset>_<sampling>[_<method>]`` for every stored real-data run."""
+    from realdata.report import figure_stem, load_runs
+
+    if not results.real:
+        raise MissingResults("no real-data store (run clsreg realdata run)")
+    written = []
+    for folder in results.real:
+        runs = load_runs(folder)
+        for run in runs:
+            stem = figure_stem(run, runs).replace("errors_per_bin_",
+                                                  f"realdata_errors_{run.config['dataset']}_")
+            written += plot_error_per_bin(run, out / stem)
+    return written
+
+
+if __name__ == "__main__":
+    run_alone(draw)

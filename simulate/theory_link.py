@@ -273,14 +273,21 @@ def write_rows(rows: list[dict], path: Path, columns: Iterable[str] = COLUMNS) -
 
 def format_prediction_summary(rows: list[dict]) -> str:
     """Mean excess MSE, relative excess and captured fraction per (setting, binning,
-    sampling) at the largest class count, as a text table."""
+    sampling) at the largest class count, as a table like the other reports'."""
     import pandas as pd
+    from tabulate import tabulate
 
     frame = pd.DataFrame(rows)
     summary = (frame[(frame["num_classes"] == frame["num_classes"].max())]
                .groupby(["setting", "binning", "sampling"], sort=False)
-               [["excess_mse", "relative_excess", "captured_fraction"]].mean())
-    return summary.to_string(float_format=lambda v: f"{v:.4g}")
+               [["excess_mse", "relative_excess", "captured_fraction"]].mean().reset_index())
+    body = [[r.setting, r.binning, r.sampling, f"{r.excess_mse:.4g}",
+             f"{r.relative_excess:.4g}",
+             "–" if math.isnan(r.captured_fraction) else f"{r.captured_fraction:.3f}"]
+            for r in summary.itertuples()]
+    return tabulate(body, headers=["setting", "binning", "sampling", "excess_mse",
+                                   "excess_mse / σ²", "captured fraction"],
+                    tablefmt="github", disable_numparse=True)
 
 
 def read_predictions(path: Path):

@@ -22,10 +22,36 @@ def test_symbolic_checks_and_printing():
     derivation = derive()
     assert all(derivation.checks.values()) and len(derivation.checks) == 4
     text = format_derivation(derivation)
-    assert "erf" in text and "class_gap" in text and "gaussian" in text
-    assert "\\operatorname{erf}" in format_derivation(derivation, latex=True)
+    assert "Phi(" in text and "phi(" in text and "class_gap" in text and "gaussian" in text
+    assert "erf" not in text and "Abs" not in text
+    assert "\\Phi{" in format_derivation(derivation, latex=True)
     result = _run("theory", "derive", "--latex")
     assert result.exit_code == 0 and "\\frac" in result.output
+
+
+def test_readable_forms_equal_the_closed_forms():
+    # The Φ/φ forms printed for readers are the lambdified erf forms, at random points.
+    import sympy as sp
+    from scipy import special, stats
+
+    from analysis.theory_symbolic import ARGUMENTS, readable_forms
+
+    derivation = derive()
+    rng = np.random.default_rng(4)
+    point = {"t": 0.3, "y": 0.45, "e0": 0.2, "e1": 0.5, "sigma": 0.15, "a": 0.0, "b": 1.0,
+             "l": 0.35, "u": 0.6, "pi_w": 0.8, "m": 0.4, "s": 0.2}
+    modules = [{"Phi": special.ndtr, "phi": stats.norm.pdf, "erf": special.erf}, "numpy"]
+    for family, forms in readable_forms().items():
+        symbols = [derivation.symbols[n] for n in ARGUMENTS[family]]
+        for name, expr in forms.items():
+            for _ in range(3):
+                values = [point[n] + 0.05 * rng.normal() * (n not in ("a", "b"))
+                          for n in ARGUMENTS[family]]
+                values[ARGUMENTS[family].index("sigma")] = abs(values[4])
+                shown = sp.lambdify(symbols, expr, modules=modules)(*values)
+                closed = sp.lambdify(symbols, derivation.forms[family][name],
+                                     modules=modules)(*values)
+                assert shown == pytest.approx(closed, rel=1e-9, abs=1e-12), (family, name)
 
 
 def test_gap_on_a_million_mixture_samples_is_within_five_percent(tmp_path):

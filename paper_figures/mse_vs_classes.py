@@ -17,6 +17,7 @@ from scipy import stats
 
 from analysis.files import ensure_dir
 from analysis.vocabulary import BASELINE_METHOD
+from paper_figures.results import Results, run_alone
 from paper_figures.style import SAMPLING_COLORS, plt, save_figure
 from simulate.report import Cell, load_records, paired_cells
 
@@ -74,7 +75,8 @@ def plot_cells(cells: list[Cell], path_without_suffix: Path, title: str = "",
     return save_figure(figure, path_without_suffix, formats)
 
 
-def write_figures(store_dir: Path, out_dir: Path, formats=("png", "pdf")) -> list[Path]:
+def write_figures(store_dir: Path, out_dir: Path, formats=("png", "pdf"),
+                  stem: str = "mse_vs_classes") -> list[Path]:
     """``mse_vs_classes[...]`` figures from the results store in ``store_dir``.
 
     The store is read first, so a bad store fails before ``out_dir`` is made.
@@ -89,5 +91,18 @@ def write_figures(store_dir: Path, out_dir: Path, formats=("png", "pdf")) -> lis
         suffix = "".join(f"_{name}-{'-'.join(map(str, v)) if isinstance(v, tuple) else v}"
                          for name, v in extra)
         title = ", ".join(f"{name} {v}" for name, v in extra)
-        written += plot_cells(group, Path(out_dir) / f"mse_vs_classes{suffix}", title, formats)
+        written += plot_cells(group, Path(out_dir) / f"{stem}{suffix}", title, formats)
     return written
+
+
+def draw(results: Results, out: Path) -> list[Path]:
+    """``mse_vs_classes[...]``: the protocol's grid; ``..._wd0`` for the weight-decay-0
+    control when the folder has it."""
+    written = write_figures(results.need_sim(), out)
+    if results.control is not None:
+        written += write_figures(results.control, out, stem="mse_vs_classes_wd0")
+    return written
+
+
+if __name__ == "__main__":
+    run_alone(draw)
