@@ -168,7 +168,16 @@ def _write_provenance(out: Path, preset_name: str, preset: ReproducePreset, devi
     import numpy
     import torch
 
-    provenance = {"preset": preset_name, "preset_settings": asdict(preset), "device": device,
+    from simulate.data import DATA_SEEDS, MODEL_SEEDS
+    from simulate.grid import grid_from_mapping, load_grid
+
+    grid = (load_grid(preset.grid) if isinstance(preset.grid, str)
+            else grid_from_mapping(preset.grid))
+    seeds = {"1D (data seed, model seed) pairs": [(DATA_SEEDS[i], MODEL_SEEDS[i])
+                                                 for i in grid.seeds],
+             "real-data seeds": f"0..{max(preset.hotel_seeds, preset.series_seeds) - 1}"}
+    provenance = {"preset": preset_name, "preset_settings": asdict(preset), "seeds": seeds,
+                  "device": device,
                   "clsreg": version, "git_revision": revision, "python": platform.python_version(),
                   "torch": torch.__version__, "numpy": numpy.__version__,
                   "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
