@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.errors import InputError
+from analysis.vocabulary import DEFAULT_METHODS
 
 from .experiment import ExperimentConfig, Prepared, prepare, run, variant
 
@@ -35,9 +36,9 @@ def prepare_series(
 
 
 def run_series(
-    steps: list[Prepared], seeds: int, out_dir: str | Path, device: str = "cpu",
-    progress: bool = True,
+    steps: list[Prepared], seeds: int, out_dir: str | Path, device: str = "auto",
+    progress: bool = True, methods: tuple[str, ...] = DEFAULT_METHODS,
 ) -> dict[str, dict[str, int]]:
-    """Train every step (resuming stored seeds); trained/skipped counts per sampling."""
-    return {step.config.sampling: run(step, seeds, out_dir, device, progress)
+    """Train every step (resuming stored runs); trained/skipped counts per sampling."""
+    return {step.config.sampling: run(step, seeds, out_dir, device, progress, methods=methods)
             for step in steps}

@@ -161,3 +161,16 @@ def test_equal_frequency_classes_with_the_balanced_mask_run(tmp_path):
         config = store.records("realdata")[0]["config"]
     assert config["binning"] == "equal" and config["classes_used"] == 8
     assert config["regression"] == "l1" and config["log_target"] is True
+
+
+def test_the_imbalance_series_command_runs_and_reports(tmp_path):
+    out = tmp_path / "series"
+    result = invoke("realdata", "series", "--dataset", "diamonds", "--seeds", 1, "--epochs", 1,
+                    "--train-size", 600, "--num-classes", 4, "--methods", "reg,regcls",
+                    "--device", "cpu", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "gain per training sampling" in result.output
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary["sampling"]) == {"uniform", "mild", "moderate", "severe"}
+    for sampling in ("uniform", "severe"):
+        assert (out / f"errors_per_bin_{sampling}.png").stat().st_size > 0
