@@ -6,7 +6,7 @@ a wrong option, a malformed or unreadable file, an unknown device, bad data) and
 a failure at run time (:class:`analysis.errors.RunError`).
 Choices shown in ``--help`` come from :mod:`analysis.vocabulary` and the method registry.
 
-(About 520 lines: one file by the project's layout; every command is a thin wrapper that
+(About 640 lines: one file by the project's layout; every command is a thin wrapper that
 imports its library lazily, so ``clsreg --help`` stays fast.)
 """
 
