@@ -17,7 +17,8 @@ All randomness (initial weights, batch orders, class-balancing masks) comes from
 generators seeded per model: a model sees the same draws on any device, in any population and
 in any order of runs. Its arithmetic is also its own (every op is per model; on the CPU the
 optimizer treats each model's row as a separate tensor), so adding or removing other models
-leaves its numbers unchanged; another device or dtype changes them only by rounding.
+leaves its numbers unchanged; another device, dtype or CPU thread count (the BLAS splits the
+batch sums by thread) changes them only by rounding.
 
 (About 550 lines: one engine — layout, forward, hand-written backward, two optimizer paths and
 prediction share the stacked buffer and its views; split apart, each part would reach into

@@ -5,7 +5,8 @@ fixed order, so a population is always made of the same runs. An executor
 (:mod:`simulate.executors`) trains the pending populations; this loop writes each finished one
 in one transaction, so the store is the only writer. A restarted sweep skips populations whose
 rows are all present and retrains the others whole, so an interrupted and resumed sweep ends
-with exactly the rows, and on the same device the same numbers, of an uninterrupted one.
+with exactly the rows, and on the same device and thread count the same numbers, of an
+uninterrupted one.
 """
 
 from __future__ import annotations
