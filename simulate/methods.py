@@ -47,14 +47,19 @@ class RegressionLoss:
     arrays alike (operators, ``abs``, ``**``), so that model selection scores predictions
     with the same formula in numpy. ``gradient(prediction, target, scale, weights)``, when
     given, returns ``d(scale · loss)/d prediction`` by hand, in place on a fresh tensor.
+    ``batch_value(prediction, target, weights)``, when given, is a training loss that looks
+    at the whole batch (Balanced MSE's batch Monte Carlo); ``per_sample`` then only scores.
     """
 
     name: str
     per_sample: Callable
     gradient: Callable[[Tensor, Tensor, Tensor | float, Tensor | None], Tensor] | None = None
+    batch_value: Callable[[Tensor, Tensor, Tensor | None], Tensor] | None = None
 
     def value(self, prediction: Tensor, target: Tensor, weights: Tensor | None = None) -> Tensor:
         """The loss per model (mean over the last dimension), optionally weighted."""
+        if self.batch_value is not None:
+            return self.batch_value(prediction, target, weights)
         terms = self.per_sample(prediction - target)
         if weights is not None:
             terms = terms * weights
@@ -83,8 +88,32 @@ def _mse_gradient(prediction: Tensor, target: Tensor, scale: Tensor | float,
     return grad if weights is None else grad.mul_(weights)
 
 
+# Balanced MSE's noise scale σ, fixed (not learned) at Ren et al.'s initial value, in the units
+# the model is trained in (real data: standardized targets; 1D: f's own units, range ≈ 3).
+BMC_NOISE_SIGMA = 1.0
+
+
+def balanced_mse_bmc(prediction: Tensor, target: Tensor, weights: Tensor | None = None
+                     ) -> Tensor:
+    """Balanced MSE by batch Monte Carlo (Ren et al., CVPR 2022), per model.
+
+    Each prediction is scored against every target of its batch with logits
+    ``−(ŷ_i − y_j)² / 2σ²``; the cross-entropy whose right class is its own target, times
+    ``2σ²`` (the loss's scale stays MSE-like), averaged over the batch. The batch's targets
+    stand in for the training label distribution, which this divides out.
+    """
+    variance = BMC_NOISE_SIGMA ** 2
+    logits = -(prediction.unsqueeze(-1) - target.unsqueeze(-2)) ** 2 / (2 * variance)
+    log_probs = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
+    terms = -torch.diagonal(log_probs, dim1=-2, dim2=-1)
+    if weights is not None:
+        terms = terms * weights
+    return terms.mean(dim=-1) * (2 * variance)
+
+
 MSE = RegressionLoss("mse", per_sample=lambda error: error ** 2, gradient=_mse_gradient)
 L1 = RegressionLoss("l1", per_sample=abs)
+BMC = RegressionLoss("bmc", per_sample=lambda error: error ** 2, batch_value=balanced_mse_bmc)
 REGRESSION_LOSSES = {loss.name: loss for loss in (MSE, L1)}
 
 
@@ -152,6 +181,30 @@ class Weighting:
     weights: Callable[[np.ndarray], np.ndarray]
 
 
+LDS_BINS = 100
+LDS_KERNEL_SIGMA = 2.0
+LDS_KERNEL_SIZE = 5
+
+
+def lds_weights(targets: np.ndarray) -> np.ndarray:
+    """Label-distribution-smoothing weights (Yang et al., ICML 2021): the inverse of the
+    training-target histogram (100 bins) smoothed by a Gaussian kernel (σ = 2 bins, 5 bins
+    wide), normalized to mean 1, so rare targets weigh more."""
+    from scipy.ndimage import gaussian_filter1d
+
+    from analysis.binning import assign_labels, uniform_edges
+
+    labels = assign_labels(targets, uniform_edges(targets, LDS_BINS))
+    counts = np.bincount(labels, minlength=LDS_BINS).astype(np.float64)
+    smoothed = gaussian_filter1d(counts, LDS_KERNEL_SIGMA, mode="constant",
+                                 truncate=(LDS_KERNEL_SIZE // 2) / LDS_KERNEL_SIGMA)
+    weights = 1.0 / smoothed[labels]
+    return weights / weights.mean()
+
+
+LDS = Weighting("lds", lds_weights)
+
+
 @dataclass(frozen=True)
 class ClassHead:
     """A linear class head on the regression features and what it is trained with."""
@@ -186,10 +239,11 @@ class Method:
                    lam: float | None = None, regression: str | None = None) -> Method:
         """This method with the class head's C, binning and λ (and the regression loss) set.
 
-        Settings that do not apply (a class count for a method without a head) are ignored.
+        Settings that do not apply are ignored: a class count for a method without a head, a
+        regression loss for a method whose loss is its own (Balanced MSE).
         """
         method = self
-        if regression is not None:
+        if regression is not None and self.regression.name in REGRESSION_LOSSES:
             method = replace(method, regression=REGRESSION_LOSSES[
                 check_choice("regression loss", regression, REGRESSION_LOSSES)])
         if method.head is not None:
@@ -227,6 +281,12 @@ METHODS: dict[str, Method] = {
         Method("reg", description="plain regression: the baseline"),
         Method("regcls", head=ClassHead(),
                description="regression plus cross-entropy over binned targets (the study)"),
+        Method("bmc", regression=BMC,
+               description=f"Balanced MSE, batch Monte Carlo (Ren et al. 2022), noise σ "
+                           f"fixed at {BMC_NOISE_SIGMA:g}"),
+        Method("lds", weighting=LDS,
+               description="MSE re-weighted by inverse smoothed label density (LDS, Yang et "
+                           "al. 2021)"),
     )
 }
 assert BASELINE_METHOD in METHODS

@@ -136,7 +136,7 @@ def test_hand_written_gradients_equal_autograd():
 
 
 def test_registry_and_configuration():
-    assert list(METHODS) == ["reg", "regcls"]
+    assert list(METHODS) == ["reg", "regcls", "bmc", "lds"]
     assert get_method("reg+cls") is METHODS["regcls"]  # the old real-data spelling
     assert parse_methods("reg, regcls,reg") == ("reg", "regcls")
     method = get_method("regcls").configured(num_classes=64, binning="equal", lam=100.0,
@@ -191,3 +191,54 @@ def test_a_registered_method_flows_through_sweep_report_and_real_data(monkeypatc
     assert result.exit_code == 0, result.output
     assert "/ l1cls" in result.output and "/ regcls" in result.output
     assert (tmp_path / "real" / "errors_per_bin_natural_l1cls.png").exists()
+
+
+# ---------------------------------------------------------------- the registered imbalance fixes
+@pytest.mark.parametrize("fused", [True, False], ids=["fused-update", "masked-update"])
+@pytest.mark.parametrize("name", ["bmc", "lds"])
+def test_registered_imbalance_fixes_train_in_the_engine_as_in_the_reference(name, fused):
+    method = get_method(name)
+    members = _members(method)
+    architecture = Architecture((6, 15), 0)
+    config = TrainConfig("adam", epochs=2, batch_size=64)
+    result = Population(architecture, config, members, method, fused_update=fused,
+                        dtype="float64").train()
+    assert not result.diverged.any()
+    for i, member in enumerate(members):
+        reference = train_single(architecture, config, member, method, dtype="float64")
+        assert _max_relative_error(result.parameters[i], reference) < 1e-10
+
+
+def test_balanced_mse_is_the_batch_cross_entropy_of_ren_et_al():
+    from simulate.methods import BMC_NOISE_SIGMA, balanced_mse_bmc
+
+    rng = np.random.default_rng(1)
+    prediction = torch.as_tensor(rng.normal(size=(2, 32)))
+    target = torch.as_tensor(rng.normal(size=(2, 32)))
+    variance = BMC_NOISE_SIGMA ** 2
+    for row in range(2):
+        logits = -(prediction[row][:, None] - target[row][None, :]) ** 2 / (2 * variance)
+        expected = torch.nn.functional.cross_entropy(logits, torch.arange(32)) * 2 * variance
+        assert float(balanced_mse_bmc(prediction, target)[row]) == pytest.approx(
+            float(expected), rel=1e-12)
+    # A perfect prediction of distinct, well separated targets costs almost nothing.
+    spread = torch.arange(32, dtype=torch.float64) * 10.0
+    assert float(balanced_mse_bmc(spread, spread)) < 1e-12
+    # --loss does not replace Balanced MSE's own loss.
+    assert get_method("bmc").configured(regression="l1").regression.name == "bmc"
+
+
+def test_lds_weights_favour_rare_targets_and_average_one():
+    from simulate.methods import lds_weights
+
+    rng = np.random.default_rng(2)
+    uniform = rng.uniform(0, 1, 20_000)
+    weights = lds_weights(uniform)
+    inner = (uniform > 0.05) & (uniform < 0.95)  # the kernel sees no mass beyond the ends
+    assert weights.mean() == pytest.approx(1.0)
+    assert weights[inner].std() < 0.1
+    skewed = np.concatenate([rng.uniform(0, 1, 2_000), rng.uniform(0.4, 0.5, 18_000)])
+    weights = lds_weights(skewed)
+    assert weights.mean() == pytest.approx(1.0)
+    dense, rare = weights[(skewed > 0.42) & (skewed < 0.48)], weights[skewed > 0.8]
+    assert rare.min() > 5 * dense.max()
