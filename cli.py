@@ -128,9 +128,10 @@ def simulate() -> None:
 def _methods_option(command):
     """``--methods``: registered method names, comma-separated (checked by the registry)."""
     return click.option(
-        "--methods", default=",".join(DEFAULT_METHODS), show_default=True,
+        "--methods", default=None,
         help=f"Comma-separated methods to train (list them: clsreg methods); each is "
-             f"compared with {BASELINE_METHOD}.")(command)
+             f"compared with {BASELINE_METHOD} [default: a --config file's methods, else "
+             f"{','.join(DEFAULT_METHODS)}].")(command)
 
 
 @simulate.command("data")
@@ -407,7 +408,7 @@ def realdata_run(dataset, csv_path, target, features, drop, seeds, log_target, n
     from simulate.device import resolve_device
     from simulate.methods import parse_methods
 
-    chosen = parse_methods(methods)
+    chosen = parse_methods(methods if methods is not None else DEFAULT_METHODS)
     resolve_device(device)
     config = make_config(dataset, csv_path, target, features, drop, num_classes, binning,
                          lam, epochs, lr, regression, log_target)
@@ -474,7 +475,7 @@ def realdata_series(dataset, seeds, train_size, num_classes, binning, lam, epoch
     from simulate.device import resolve_device
     from simulate.methods import parse_methods
 
-    chosen = parse_methods(methods)
+    chosen = parse_methods(methods if methods is not None else DEFAULT_METHODS)
     resolve_device(device)
     config = make_config(dataset, None, None, None, None, num_classes, binning, lam, epochs,
                          lr, regression)

@@ -48,7 +48,8 @@ class RegressionLoss:
     with the same formula in numpy. ``gradient(prediction, target, scale, weights)``, when
     given, returns ``d(scale · loss)/d prediction`` by hand, in place on a fresh tensor.
     ``batch_value(prediction, target, weights)``, when given, is a training loss that looks
-    at the whole batch (Balanced MSE's batch Monte Carlo); ``per_sample`` then only scores.
+    at the whole batch (as Balanced MSE's batch Monte Carlo would); ``per_sample`` then only
+    scores predictions.
     """
 
     name: str
@@ -88,32 +89,8 @@ def _mse_gradient(prediction: Tensor, target: Tensor, scale: Tensor | float,
     return grad if weights is None else grad.mul_(weights)
 
 
-# Balanced MSE's noise scale σ, fixed (not learned) at Ren et al.'s initial value, in the units
-# the model is trained in (real data: standardized targets; 1D: f's own units, range ≈ 3).
-BMC_NOISE_SIGMA = 1.0
-
-
-def balanced_mse_bmc(prediction: Tensor, target: Tensor, weights: Tensor | None = None
-                     ) -> Tensor:
-    """Balanced MSE by batch Monte Carlo (Ren et al., CVPR 2022), per model.
-
-    Each prediction is scored against every target of its batch with logits
-    ``−(ŷ_i − y_j)² / 2σ²``; the cross-entropy whose right class is its own target, times
-    ``2σ²`` (the loss's scale stays MSE-like), averaged over the batch. The batch's targets
-    stand in for the training label distribution, which this divides out.
-    """
-    variance = BMC_NOISE_SIGMA ** 2
-    logits = -(prediction.unsqueeze(-1) - target.unsqueeze(-2)) ** 2 / (2 * variance)
-    log_probs = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
-    terms = -torch.diagonal(log_probs, dim1=-2, dim2=-1)
-    if weights is not None:
-        terms = terms * weights
-    return terms.mean(dim=-1) * (2 * variance)
-
-
 MSE = RegressionLoss("mse", per_sample=lambda error: error ** 2, gradient=_mse_gradient)
 L1 = RegressionLoss("l1", per_sample=abs)
-BMC = RegressionLoss("bmc", per_sample=lambda error: error ** 2, batch_value=balanced_mse_bmc)
 REGRESSION_LOSSES = {loss.name: loss for loss in (MSE, L1)}
 
 
@@ -240,7 +217,7 @@ class Method:
         """This method with the class head's C, binning and λ (and the regression loss) set.
 
         Settings that do not apply are ignored: a class count for a method without a head, a
-        regression loss for a method whose loss is its own (Balanced MSE).
+        regression loss for a method whose loss is its own (not ``mse`` or ``l1``).
         """
         method = self
         if regression is not None and self.regression.name in REGRESSION_LOSSES:
@@ -281,9 +258,6 @@ METHODS: dict[str, Method] = {
         Method("reg", description="plain regression: the baseline"),
         Method("regcls", head=ClassHead(),
                description="regression plus cross-entropy over binned targets (the study)"),
-        Method("bmc", regression=BMC,
-               description=f"Balanced MSE, batch Monte Carlo (Ren et al. 2022), noise σ "
-                           f"fixed at {BMC_NOISE_SIGMA:g}"),
         Method("lds", weighting=LDS,
                description="MSE re-weighted by inverse smoothed label density (LDS, Yang et "
                            "al. 2021)"),

@@ -136,7 +136,7 @@ def test_hand_written_gradients_equal_autograd():
 
 
 def test_registry_and_configuration():
-    assert list(METHODS) == ["reg", "regcls", "bmc", "lds"]
+    assert list(METHODS) == ["reg", "regcls", "lds"]
     assert get_method("reg+cls") is METHODS["regcls"]  # the old real-data spelling
     assert parse_methods("reg, regcls,reg") == ("reg", "regcls")
     method = get_method("regcls").configured(num_classes=64, binning="equal", lam=100.0,
@@ -195,7 +195,7 @@ def test_a_registered_method_flows_through_sweep_report_and_real_data(monkeypatc
 
 # ---------------------------------------------------------------- the registered imbalance fixes
 @pytest.mark.parametrize("fused", [True, False], ids=["fused-update", "masked-update"])
-@pytest.mark.parametrize("name", ["bmc", "lds"])
+@pytest.mark.parametrize("name", ["lds"])
 def test_registered_imbalance_fixes_train_in_the_engine_as_in_the_reference(name, fused):
     method = get_method(name)
     members = _members(method)
@@ -209,23 +209,25 @@ def test_registered_imbalance_fixes_train_in_the_engine_as_in_the_reference(name
         assert _max_relative_error(result.parameters[i], reference) < 1e-10
 
 
-def test_balanced_mse_is_the_batch_cross_entropy_of_ren_et_al():
-    from simulate.methods import BMC_NOISE_SIGMA, balanced_mse_bmc
+def test_a_batch_level_loss_trains_in_the_engine_as_in_the_reference():
+    # A loss that looks at the whole batch (here: squared error to the batch's mean target
+    # plus squared error to the own target) goes through the engine's autograd path.
+    def batch_loss(prediction, target, weights):
+        own = (prediction - target) ** 2
+        pooled = (prediction - target.mean(dim=-1, keepdim=True)) ** 2
+        terms = own + 0.1 * pooled
+        return (terms if weights is None else terms * weights).mean(dim=-1)
 
-    rng = np.random.default_rng(1)
-    prediction = torch.as_tensor(rng.normal(size=(2, 32)))
-    target = torch.as_tensor(rng.normal(size=(2, 32)))
-    variance = BMC_NOISE_SIGMA ** 2
-    for row in range(2):
-        logits = -(prediction[row][:, None] - target[row][None, :]) ** 2 / (2 * variance)
-        expected = torch.nn.functional.cross_entropy(logits, torch.arange(32)) * 2 * variance
-        assert float(balanced_mse_bmc(prediction, target)[row]) == pytest.approx(
-            float(expected), rel=1e-12)
-    # A perfect prediction of distinct, well separated targets costs almost nothing.
-    spread = torch.arange(32, dtype=torch.float64) * 10.0
-    assert float(balanced_mse_bmc(spread, spread)) < 1e-12
-    # --loss does not replace Balanced MSE's own loss.
-    assert get_method("bmc").configured(regression="l1").regression.name == "bmc"
+    method = Method("batchy", regression=RegressionLoss("batchy", lambda e: e ** 2,
+                                                        batch_value=batch_loss))
+    members = _members(method)
+    architecture = Architecture((6, 15), 0)
+    config = TrainConfig("adam", epochs=2, batch_size=64)
+    result = Population(architecture, config, members, method, dtype="float64").train()
+    for i, member in enumerate(members):
+        reference = train_single(architecture, config, member, method, dtype="float64")
+        assert _max_relative_error(result.parameters[i], reference) < 1e-10
+    assert method.configured(regression="l1").regression.name == "batchy"
 
 
 def test_lds_weights_favour_rare_targets_and_average_one():

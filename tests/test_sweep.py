@@ -267,3 +267,11 @@ def test_paired_cells_use_only_runs_with_a_partner(tmp_path):
     assert sum(c.baseline.size for c in cells) == 35
     rows = summarize(cells, num_resamples=200)
     assert all(r["p_holm"] >= r["p_wilcoxon"] or np.isnan(r["p_holm"]) for r in rows)
+
+
+def test_methods_come_from_the_config_unless_given_on_the_command_line(tmp_path):
+    config = tmp_path / "grid.toml"
+    config.write_text('methods = ["reg", "lds"]\n')
+    assert load_grid("smoke", config).methods == ("reg", "lds")
+    assert load_grid("smoke", config, "reg,regcls").methods == ("reg", "regcls")
+    assert load_grid("smoke").methods == ("reg", "regcls")
