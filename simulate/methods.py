@@ -29,9 +29,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter1d
 from torch.nn import functional as F
 
-from analysis.binning import IGNORE_LABEL
+from analysis.binning import IGNORE_LABEL, assign_labels, uniform_edges
 from analysis.errors import ConfigError
 from analysis.validate import check_choice, check_int, check_number
 from analysis.vocabulary import BASELINE_METHOD, BINNINGS, METHOD_ALIASES
@@ -167,10 +168,6 @@ def lds_weights(targets: np.ndarray) -> np.ndarray:
     """Label-distribution-smoothing weights (Yang et al., ICML 2021): the inverse of the
     training-target histogram (100 bins) smoothed by a Gaussian kernel (σ = 2 bins, 5 bins
     wide), normalized to mean 1, so rare targets weigh more."""
-    from scipy.ndimage import gaussian_filter1d
-
-    from analysis.binning import assign_labels, uniform_edges
-
     labels = assign_labels(targets, uniform_edges(targets, LDS_BINS))
     counts = np.bincount(labels, minlength=LDS_BINS).astype(np.float64)
     smoothed = gaussian_filter1d(counts, LDS_KERNEL_SIGMA, mode="constant",
