@@ -131,12 +131,9 @@ def _figures(folder: Path) -> list[Figure]:
 def context(results: Results, out: Path) -> dict:
     """Everything the templates show."""
     from paper_figures import table_realdata, table_simulate, table_theory_check
-    from simulate.report import load_records, paired_cells, summarize
 
-    protocol = summarize(paired_cells(load_records(results.need_sim())))
-    control = (summarize(paired_cells(load_records(results.control)))
-               if results.control is not None else None)
-    tables: list[Table] = table_simulate.build(results)
+    protocol, control = table_simulate.summary_rows(results)
+    tables: list[Table] = table_simulate.tables(protocol, control)
     tables.append(table_theory_check.build(results))
     if results.real:
         tables.append(table_realdata.build(results))

@@ -32,20 +32,32 @@ def _table(name: str, title: str, rows: list[dict], note: str) -> Table:
     return Table(name, title, COLUMNS, cells, note)
 
 
-def build(results: Results, num_resamples: int = 10_000) -> list[Table]:
-    tables = [_table("table_simulate", "1D study: reg+cls against reg (the protocol)",
-                     _rows(results.need_sim(), num_resamples),
+def summary_rows(results: Results, num_resamples: int = 10_000
+                 ) -> tuple[list[dict], list[dict] | None]:
+    """The paired summary rows of the protocol's store and of the control's (None if absent)."""
+    protocol = _rows(results.need_sim(), num_resamples)
+    control = _rows(results.control, num_resamples) if results.control is not None else None
+    return protocol, control
+
+
+def tables(protocol: list[dict], control: list[dict] | None) -> list[Table]:
+    """The protocol's table and, given its rows, the control's."""
+    out = [_table("table_simulate", "1D study: reg+cls against reg (the protocol)", protocol,
                      "Change = mean MSE(method) / mean MSE(reg) − 1 over paired runs (same "
                      "data, seeds, batches); negative means the method helps. Weight decay "
                      "1e-3 (Adam's coupled L2) for both arms, as in the study.")]
-    if results.control is not None:
-        tables.append(_table(
+    if control is not None:
+        out.append(_table(
             "table_simulate_wd0", "Control: the same grid with weight decay 0 for both arms",
-            _rows(results.control, num_resamples),
+            control,
             "The protocol's weight decay acts on λ·MSE + CE, whose gradients are λ times "
             "larger than plain MSE's, so there reg+cls is λ× less regularized than reg; here "
             "neither arm is regularized."))
-    return tables
+    return out
+
+
+def build(results: Results, num_resamples: int = 10_000) -> list[Table]:
+    return tables(*summary_rows(results, num_resamples))
 
 
 def draw(results: Results, out: Path) -> list[Path]:

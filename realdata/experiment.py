@@ -90,7 +90,8 @@ class ExperimentConfig:
     """Everything that determines an experiment's numbers, except the seeds and methods.
 
     ``num_classes``, ``binning`` and ``lam`` configure the class head of every method that
-    has one; ``regression`` is every method's regression loss.
+    has one; ``regression`` is the regression loss of every method whose loss is a plain
+    one (``mse`` or ``l1``).
     """
 
     source: DataSource

@@ -24,7 +24,8 @@ import torch
 
 from analysis.errors import InputError, RunError
 from simulate.methods import Method
-from simulate.population import ADAM_BETAS, ADAM_EPS, TrainConfig
+from simulate.population import TrainConfig
+from simulate.reference import make_optimizer
 
 from .models import RegClsModel
 
@@ -83,15 +84,6 @@ def predict(model: RegClsModel, x: torch.Tensor, scaler: TargetScaler,
     chunks = [model(x[i:i + batch_size])[0].double().cpu().numpy()
               for i in range(0, x.shape[0], batch_size)]
     return scaler.inverse(np.concatenate(chunks) if chunks else np.zeros(0))
-
-
-def make_optimizer(model: torch.nn.Module, config: TrainConfig, lr: float,
-                   weight_decay: float) -> torch.optim.Optimizer:
-    """Adam (the study's betas and eps) or SGD, with L2 weight decay."""
-    if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS,
-                                weight_decay=weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=lr, weight_decay=weight_decay)
 
 
 def train_model(

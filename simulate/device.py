@@ -18,12 +18,19 @@ TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 assert tuple(TORCH_DTYPES) == DTYPES
 
 
-def resolve_device(name: str | torch.device) -> torch.device:
-    """The torch device for ``name`` (see the module docstring)."""
+def check_device_name(name: str | torch.device) -> str:
+    """``name`` if it is one of the rule's names (auto, cpu, cuda, cuda:N), else a
+    :class:`ConfigError`; says nothing about whether that device is present."""
     if isinstance(name, torch.device):
         name = str(name)
     if not isinstance(name, str) or not _DEVICE_NAME.fullmatch(name):
         raise ConfigError(f"unknown device {name!r}; use {DEVICE_HELP}")
+    return name
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """The torch device for ``name`` on this machine (see the module docstring)."""
+    name = check_device_name(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)

@@ -23,7 +23,7 @@ import torch
 
 from analysis.errors import ConfigError, InputError
 from analysis.validate import check_choice
-from simulate.device import resolve_device
+from simulate.device import check_device_name, resolve_device
 from simulate.grid import Run
 from simulate.population import flush_subnormals
 from simulate.store import Record
@@ -111,8 +111,7 @@ class RayExecutor:
     def device(self, name: str) -> torch.device:
         """CUDA is what the cluster has, not what this machine has: ``auto`` is CUDA when the
         cluster offers GPUs, and ``cuda``/``cuda:N`` are refused when it offers none."""
-        if name not in ("auto", "cpu") and not name.startswith("cuda"):
-            return resolve_device(name)  # the one rule's error for an unknown name
+        name = check_device_name(name)
         gpus = self._ray().cluster_resources().get("GPU", 0)
         if name == "auto":
             return torch.device("cuda" if gpus else "cpu")

@@ -34,7 +34,7 @@ from analysis.vocabulary import (
 )
 from simulate.compare import RunIdentity
 from simulate.data import DATA_SEEDS, MODEL_SEEDS
-from simulate.methods import METHODS, get_method, parse_methods
+from simulate.methods import METHODS, Method, get_method, parse_methods
 
 PAPER_LAM = {"clean": 1e2, "noisy": 1e3, "ood": 1e4}
 PAPER_LR = {"clean": 1e-3, "noisy": 1e-2, "ood": 1e-4}
@@ -261,13 +261,10 @@ class Run:
                 f"/wd{r.weight_decay:g}/h{'-'.join(map(str, r.hidden))}/e{r.epochs}"
                 f"/b{r.batch_size}/n{r.num_points}/{r.dtype}")
 
-    def method_value(self):
+    def method_value(self) -> Method:
         """The registered method with this run's class head settings."""
-        method = get_method(self.method)
-        if method.head is None:
-            return method
-        return method.configured(num_classes=self.num_classes, binning=self.binning,
-                                 lam=self.lam)
+        return get_method(self.method).configured(num_classes=self.num_classes,
+                                                  binning=self.binning, lam=self.lam)
 
 
 def sim_identity(record: dict) -> RunIdentity:

@@ -48,20 +48,14 @@ class RegressionLoss:
     arrays alike (operators, ``abs``, ``**``), so that model selection scores predictions
     with the same formula in numpy. ``gradient(prediction, target, scale, weights)``, when
     given, returns ``d(scale · loss)/d prediction`` by hand, in place on a fresh tensor.
-    ``batch_value(prediction, target, weights)``, when given, is a training loss that looks
-    at the whole batch (as Balanced MSE's batch Monte Carlo would); ``per_sample`` then only
-    scores predictions.
     """
 
     name: str
     per_sample: Callable
     gradient: Callable[[Tensor, Tensor, Tensor | float, Tensor | None], Tensor] | None = None
-    batch_value: Callable[[Tensor, Tensor, Tensor | None], Tensor] | None = None
 
     def value(self, prediction: Tensor, target: Tensor, weights: Tensor | None = None) -> Tensor:
         """The loss per model (mean over the last dimension), optionally weighted."""
-        if self.batch_value is not None:
-            return self.batch_value(prediction, target, weights)
         terms = self.per_sample(prediction - target)
         if weights is not None:
             terms = terms * weights
@@ -208,6 +202,12 @@ class Method:
     def num_classes(self) -> int:
         """Classes of the class head (0: no head)."""
         return self.head.num_classes if self.head is not None else 0
+
+    def check_classes(self, num_classes: int) -> None:
+        """Refuse a model whose class head does not have this method's class count."""
+        if self.num_classes != num_classes:
+            raise ConfigError(f"method {self.name!r} has {self.num_classes} classes but the "
+                              f"architecture {num_classes}")
 
     def configured(self, num_classes: int | None = None, binning: str | None = None,
                    lam: float | None = None, regression: str | None = None) -> Method:

@@ -222,9 +222,7 @@ class Population:
                  device: str = "cpu"):
         if not members:
             raise ConfigError("a population needs at least one model")
-        if method.num_classes != architecture.num_classes:
-            raise ConfigError(f"method {method.name!r} has {method.num_classes} classes but the "
-                              f"architecture {architecture.num_classes}")
+        method.check_classes(architecture.num_classes)
         self.architecture = architecture
         self.config = config
         self.method = method

@@ -98,11 +98,14 @@ class _FixedOrder(Sampler):
         return self.order.size
 
 
-def _optimizer(model: nn.Module, config: TrainConfig, member: Member) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, config: TrainConfig, lr: float,
+                   weight_decay: float) -> torch.optim.Optimizer:
+    """``torch.optim`` Adam (the engine's betas and eps) or SGD, with L2 weight decay: the
+    optimizer of every autograd training (this reference and real data)."""
     if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=member.lr, betas=ADAM_BETAS, eps=ADAM_EPS,
-                                weight_decay=member.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=member.lr, weight_decay=member.weight_decay)
+        return torch.optim.Adam(model.parameters(), lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS,
+                                weight_decay=weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=lr, weight_decay=weight_decay)
 
 
 def train_single(
@@ -123,13 +126,11 @@ def train_single(
     if feed not in FEEDS:
         raise ConfigError(f"unknown feed {feed!r}; choose one of {', '.join(FEEDS)}")
     device, dtype = resolve_device(device), resolve_dtype(dtype)
-    if method.num_classes != architecture.num_classes:
-        raise ConfigError(f"method {method.name!r} has {method.num_classes} classes but the "
-                          f"architecture {architecture.num_classes}")
+    method.check_classes(architecture.num_classes)
     model = ReferenceMLP(architecture).to(device=device, dtype=dtype)
     model.load(initial if initial is not None
                else initial_parameters(architecture, member.init_seed))
-    optimizer = _optimizer(model, config, member)
+    optimizer = make_optimizer(model, config, member.lr, member.weight_decay)
     stream = BatchStream(member)
     has_head = architecture.num_classes > 0
     batch = config.batch_size

@@ -113,11 +113,14 @@ def _first_line(error: Exception) -> str:
     return (lines[0] if lines else type(error).__name__) + more
 
 
-def _remove_created(path: Path, folders: list[Path]) -> None:
-    """Delete a store file this process created (and SQLite's side files) and the folders it
-    made for it, innermost first, while they are empty."""
+def _remove_store_file(path: Path) -> None:
+    """Delete a store file (and SQLite's side files)."""
     for suffix in ("", "-journal", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _remove_empty_folders(folders: list[Path]) -> None:
+    """Remove ``folders`` (made outermost first) innermost first, while they are empty."""
     for folder in reversed(folders):
         try:
             folder.rmdir()
@@ -243,11 +246,8 @@ class ResultsStore:
     def _abandon(self) -> None:
         self.close()
         if self._owns_file and self._rows_written == 0:
-            _remove_created(self.path, self._created)
-        else:  # keep the store; folders made for it only if the store never appeared
-            for folder in reversed(self._created):
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
+            _remove_store_file(self.path)
+        _remove_empty_folders(self._created)  # a kept store keeps its folder non-empty
 
     def close(self) -> None:
         if self._connection is not None:

@@ -58,7 +58,7 @@ def measured_uniform_rmse(store_dir: Path) -> dict[tuple[str, int], float]:
     values: dict[tuple[str, int], list[float]] = defaultdict(list)
     for record in records:
         config, metrics = record["config"], record["metrics"]
-        if (config.get("model") == "reg" and config.get("sampling") == "uniform"
+        if (config.get("model") == BASELINE_METHOD and config.get("sampling") == "uniform"
                 and not metrics.get("diverged")):
             values[(config["setting"], int(config["function"]))].append(metrics["test_mse"])
     return {key: math.sqrt(float(np.mean(v))) for key, v in values.items()}

@@ -1,7 +1,8 @@
 """Methods: a new method is one value, and the engine trains it as autograd would.
 
-The methods below exist in this file alone. Each is trained by the population engine (its
-hand-written backward through the trunk, the method's output gradients) and by the autograd
+The methods below exist in this file alone (plus the registered ``lds``). Each is trained by
+the population engine (its hand-written backward through the trunk, the method's output
+gradients) and by the autograd
 reference (autograd through the whole objective); in float64 the weights must agree to 1e-10
 (the engine's own gradients agree with autograd's to ~1e-14 after two epochs).
 """
@@ -88,7 +89,7 @@ def _max_relative_error(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> f
 
 
 @pytest.mark.parametrize("fused", [True, False], ids=["fused-update", "masked-update"])
-@pytest.mark.parametrize("method", [HUBER_CE, L1_BRIER_WEIGHTED, WEIGHTED_MSE],
+@pytest.mark.parametrize("method", [HUBER_CE, L1_BRIER_WEIGHTED, WEIGHTED_MSE, METHODS["lds"]],
                          ids=lambda m: m.name)
 def test_a_method_defined_here_trains_in_the_engine_as_in_the_reference(method, fused):
     members = _members(method)
@@ -113,6 +114,8 @@ def test_the_method_changes_the_model():
                           get_method("regcls").configured(num_classes=8, binning="equal"),
                           dtype="float64")
     assert _max_relative_error(huber_ce, regcls) > 1e-3
+    # --loss sets plain regression losses only: a method's own loss is kept.
+    assert HUBER_CE.configured(regression="l1").regression.name == "huber"
 
 
 def test_hand_written_gradients_equal_autograd():
@@ -194,42 +197,6 @@ def test_a_registered_method_flows_through_sweep_report_and_real_data(monkeypatc
 
 
 # ---------------------------------------------------------------- the registered imbalance fixes
-@pytest.mark.parametrize("fused", [True, False], ids=["fused-update", "masked-update"])
-@pytest.mark.parametrize("name", ["lds"])
-def test_registered_imbalance_fixes_train_in_the_engine_as_in_the_reference(name, fused):
-    method = get_method(name)
-    members = _members(method)
-    architecture = Architecture((6, 15), 0)
-    config = TrainConfig("adam", epochs=2, batch_size=64)
-    result = Population(architecture, config, members, method, fused_update=fused,
-                        dtype="float64").train()
-    assert not result.diverged.any()
-    for i, member in enumerate(members):
-        reference = train_single(architecture, config, member, method, dtype="float64")
-        assert _max_relative_error(result.parameters[i], reference) < 1e-10
-
-
-def test_a_batch_level_loss_trains_in_the_engine_as_in_the_reference():
-    # A loss that looks at the whole batch (here: squared error to the batch's mean target
-    # plus squared error to the own target) goes through the engine's autograd path.
-    def batch_loss(prediction, target, weights):
-        own = (prediction - target) ** 2
-        pooled = (prediction - target.mean(dim=-1, keepdim=True)) ** 2
-        terms = own + 0.1 * pooled
-        return (terms if weights is None else terms * weights).mean(dim=-1)
-
-    method = Method("batchy", regression=RegressionLoss("batchy", lambda e: e ** 2,
-                                                        batch_value=batch_loss))
-    members = _members(method)
-    architecture = Architecture((6, 15), 0)
-    config = TrainConfig("adam", epochs=2, batch_size=64)
-    result = Population(architecture, config, members, method, dtype="float64").train()
-    for i, member in enumerate(members):
-        reference = train_single(architecture, config, member, method, dtype="float64")
-        assert _max_relative_error(result.parameters[i], reference) < 1e-10
-    assert method.configured(regression="l1").regression.name == "batchy"
-
-
 def test_lds_weights_favour_rare_targets_and_average_one():
     from simulate.methods import lds_weights
 

@@ -119,3 +119,13 @@ def test_stopping_early_cancels_the_tasks_and_shuts_the_runtime(tmp_path):
     assert len(first) == 1 and ray.is_initialized()
     rows.close()
     assert not ray.is_initialized()
+
+
+def test_an_unknown_device_is_refused_by_the_ray_executor_before_ray_starts(tmp_path):
+    result = CliRunner().invoke(cli, ["simulate", "run", "--preset", "smoke", "--device",
+                                      "cuda:x", "--executor", "ray", "--out",
+                                      str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: unknown device 'cuda:x'; use auto (CUDA when present), cpu, cuda or cuda:N")
+    assert not ray.is_initialized() and not (tmp_path / "o").exists()

@@ -80,3 +80,16 @@ def test_figures_all_draws_what_it_can_and_names_what_it_skipped(reproduced, tmp
     assert "skipped weight_decay_control: no weight-decay-0 control store" in result.output
     assert (tmp_path / "figs" / "mse_vs_classes.png").exists()
     assert (tmp_path / "figs" / "table_simulate.md").exists()
+
+
+def test_figures_all_without_a_simulation_store_draws_the_rest(reproduced, tmp_path):
+    out, _ = reproduced
+    only_real = tmp_path / "only_real"
+    only_real.mkdir()
+    (only_real / "real").symlink_to(out / "real")
+    result = CliRunner().invoke(cli, ["figures", "all", str(only_real), "--out",
+                                      str(tmp_path / "figs")])
+    assert result.exit_code == 0, result.output
+    assert "skipped mse_vs_classes: no 1D simulation store" in result.output
+    assert (tmp_path / "figs" / "realdata_errors_hotel_rates_natural.png").exists()
+    assert (tmp_path / "figs" / "functions.png").exists()
