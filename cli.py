@@ -26,6 +26,7 @@ from analysis.vocabulary import (
     DEFAULT_SIGMA_FRACTION,
     DEVICE_HELP,
     DTYPES,
+    PROTOCOLS,
     SAMPLINGS,
     SETTINGS,
 )
@@ -134,6 +135,15 @@ def _methods_option(command):
              f"{','.join(DEFAULT_METHODS)}].")(command)
 
 
+def _protocol_option(command):
+    """``--protocol``: which generator draws the 1D datasets."""
+    return click.option(
+        "--protocol", type=click.Choice(PROTOCOLS), default=None,
+        help="clsreg (our protocol: disjoint OOD intervals, N = 60,000) or released (the "
+             "study's public make_data1d.py, exactly; docs/fidelity.md) [default: a --config "
+             "file's protocol, else clsreg].")(command)
+
+
 @simulate.command("data")
 @click.option("--setting", type=click.Choice(SETTINGS), default="clean",
               show_default=True, help="How x and noise are drawn.")
@@ -144,22 +154,26 @@ def _methods_option(command):
 @click.option("--seed", "seed_index", type=click.IntRange(0, 4), default=0, show_default=True,
               help="Data seed index 0-4 (seeds 2732, 9845, 3264, 4859, 9225).")
 @click.option("--num-points", type=click.IntRange(min=9), default=60_000, show_default=True,
-              help="Points in all, split in thirds.")
+              help="Points in all (the released generator's all_samples).")
+@_protocol_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               required=True, help="Folder for train.csv, val.csv, test.csv and data.png.")
-def simulate_data(setting, sampling, function_index, seed_index, num_points, out_dir) -> None:
+def simulate_data(setting, sampling, function_index, seed_index, num_points, protocol,
+                  out_dir) -> None:
     """Write one 1D dataset of the protocol and print its split sizes and imbalance.
 
     \b
     Example:
       clsreg simulate data --setting clean --sampling severe --function 0 --seed 0 --out d0
+      clsreg simulate data --sampling severe --protocol released --out d0-released
     """
     from analysis.binning import imbalance_ratio
     from analysis.files import ensure_dir
     from paper_figures.dataset import plot_dataset
     from simulate.data import data_seed, make_dataset, save_dataset
 
-    dataset = make_dataset(function_index, setting, sampling, data_seed(seed_index), num_points)
+    dataset = make_dataset(function_index, setting, sampling, data_seed(seed_index), num_points,
+                           protocol=protocol or "clsreg")
     ensure_dir(out_dir)
     save_dataset(dataset, out_dir)
     plot_dataset(dataset, out_dir / "data")
@@ -182,6 +196,7 @@ def simulate_data(setting, sampling, function_index, seed_index, num_points, out
 @click.option("--population-size", type=click.IntRange(min=1), default=None,
               help="Models trained together [default: 64 on CPU, 1024 on CUDA].")
 @_methods_option
+@_protocol_option
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
               show_default=True,
               help="Where populations are trained: local (this process) or ray (Ray tasks on "
@@ -189,7 +204,7 @@ def simulate_data(setting, sampling, function_index, seed_index, num_points, out
 @click.option("--address", default=None,
               help="Ray cluster address (e.g. auto, or HOST:6379) [default: a local runtime].")
 def simulate_run(preset, config_file, out_dir, device, dtype, population_size, methods,
-                 executor, address) -> None:
+                 protocol, executor, address) -> None:
     """Train the grid's models, every method per cell; a re-run skips what is stored.
 
     \b
@@ -198,6 +213,7 @@ def simulate_run(preset, config_file, out_dir, device, dtype, population_size, m
       clsreg simulate run --preset paper --config my_grid.toml --out runs/mine
       clsreg simulate run --preset quick --methods reg,regcls --device cuda:0 --out runs/q
       clsreg simulate run --preset paper --executor ray --address auto --out runs/paper
+      clsreg simulate run --preset paper --protocol released --out runs/released
     """
     import time
 
@@ -205,7 +221,7 @@ def simulate_run(preset, config_file, out_dir, device, dtype, population_size, m
     from simulate.grid import load_grid
     from simulate.sweep import run_sweep
 
-    grid = load_grid(preset, config_file, methods)
+    grid = load_grid(preset, config_file, methods, protocol)
     start = time.perf_counter()
     summary = run_sweep(grid, out_dir, device=device, dtype=dtype,
                         population_size=population_size,

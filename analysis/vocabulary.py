@@ -13,6 +13,9 @@ SAMPLINGS = ("uniform", "mild", "moderate", "severe")
 # shift); OOD splits x by interval and is outside the theory.
 LABEL_SHIFT_SETTINGS = ("clean", "noisy")
 CLASS_COUNTS = (4, 16, 64, 256, 1024)
+# How 1D datasets are drawn: our cleaned-up protocol (disjoint OOD intervals, N = 60,000) or
+# the study's released generator exactly (docs/fidelity.md lists every difference).
+PROTOCOLS = ("clsreg", "released")
 
 # Classes over binned targets: uniform-width or equal-frequency (class-balanced) bins.
 BINNINGS = ("uniform", "equal")

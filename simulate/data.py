@@ -23,7 +23,7 @@ import numpy as np
 from analysis.errors import InputError
 from analysis.files import atomic_path
 from analysis.validate import check_choice
-from analysis.vocabulary import SAMPLINGS, SETTINGS
+from analysis.vocabulary import PROTOCOLS, SAMPLINGS, SETTINGS
 
 WINDOW_STD = {"mild": 0.3, "moderate": 0.1, "severe": 0.03}
 NOISE_STD = 0.1
@@ -324,15 +324,24 @@ def make_dataset(
     data_seed: int,
     num_points: int = NUM_POINTS,
     function_seed: int = 0,
+    protocol: str = "clsreg",
 ) -> Dataset:
     """The dataset of PROTOCOL §2 for one (function, setting, sampling, data seed).
 
     ``num_points`` (default 60,000) are split in thirds. Train and val come from
     ``sampling``; test is the test third of the uniform sampling with the same function,
     setting and seed. In the noisy setting ``N(0, 0.1²)`` noise is added to every target.
+    ``protocol="released"`` gives the study's released generator's dataset instead
+    (:mod:`simulate.released`).
     """
     check_choice("setting", setting, SETTINGS)
     check_choice("sampling", sampling, SAMPLINGS)
+    check_choice("protocol", protocol, PROTOCOLS)
+    if protocol == "released":
+        from simulate.released import released_dataset  # it builds on this module
+
+        return released_dataset(function_index, setting, sampling, data_seed, num_points,
+                                function_seed)
     if num_points < 3 * 3:
         raise InputError(f"need at least 9 points, got {num_points}")
     function = sine_function(function_index, function_seed)

@@ -10,7 +10,7 @@ A :class:`Run` is typed: its :class:`Recipe` (data, seeds and training recipe: e
 method's run shares with its baseline) and the method's settings. Its ``config`` is the row
 contract of the store (kind ``sim1d``): setting, sampling, function, function_seed, data_seed,
 model_seed, model (the method's name), num_classes, binning, lam, lr, optimizer,
-weight_decay, hidden, epochs, batch_size, num_points, dtype, device. A run of a method
+weight_decay, hidden, epochs, batch_size, num_points, dtype, device, protocol. A run of a method
 without a class head has ``num_classes`` 0, ``lam`` 0.0 and ``binning`` "uniform" (binning
 does not apply to it).
 """
@@ -22,12 +22,13 @@ from pathlib import Path
 
 from analysis.errors import ConfigError
 from analysis.files import check_input_file
-from analysis.validate import check_choices, check_int, check_list, check_number
+from analysis.validate import check_choice, check_choices, check_int, check_list, check_number
 from analysis.vocabulary import (
     BINNINGS,
     CLASS_COUNTS,
     DEFAULT_METHODS,
     OPTIMIZERS,
+    PROTOCOLS,
     SAMPLINGS,
     SETTINGS,
     SIM_KIND,
@@ -35,6 +36,7 @@ from analysis.vocabulary import (
 from simulate.compare import RunIdentity
 from simulate.data import DATA_SEEDS, MODEL_SEEDS
 from simulate.methods import METHODS, Method, get_method, parse_methods
+from simulate.released import min_num_points
 
 PAPER_LAM = {"clean": 1e2, "noisy": 1e3, "ood": 1e4}
 PAPER_LR = {"clean": 1e-3, "noisy": 1e-2, "ood": 1e-4}
@@ -57,6 +59,7 @@ class Grid:
     batch_size: int = 256
     num_points: int = 60_000
     function_seed: int = 0
+    protocol: str = "clsreg"
     weight_decay: float = 1e-3
     lam: dict[str, float] = field(default_factory=lambda: dict(PAPER_LAM))
     lr: dict[str, float] = field(default_factory=lambda: dict(PAPER_LR))
@@ -140,12 +143,16 @@ def grid_from_mapping(values: dict) -> Grid:
         batch_size=check_int("batch_size", merged["batch_size"], 1),
         num_points=check_int("num_points", merged["num_points"], 9),
         function_seed=check_int("function_seed", merged["function_seed"], 0),
+        protocol=check_choice("protocol", merged["protocol"], PROTOCOLS),
         weight_decay=check_number("weight_decay", merged["weight_decay"]),
         lam=_per_setting("lam", merged["lam"], settings, positive=True),
         lr=_per_setting("lr", merged["lr"], settings, positive=True),
         sgd_lr=_per_setting("sgd_lr", merged["sgd_lr"], settings, positive=True,
                             required=False),
     )
+    if grid.protocol == "released" and grid.num_points < min_num_points():
+        raise ConfigError(f"the released protocol needs num_points >= {min_num_points()}, "
+                          f"got {grid.num_points}")
     if grid.num_points // 3 < grid.batch_size:
         raise ConfigError(f"num_points {grid.num_points} gives training sets smaller than one "
                           f"batch of {grid.batch_size}")
@@ -153,9 +160,9 @@ def grid_from_mapping(values: dict) -> Grid:
 
 
 def load_grid(preset: str | None, config_file: Path | None = None,
-              methods: str | None = None) -> Grid:
-    """The preset's grid with the TOML file's keys, then ``methods``, on top (paper if no
-    preset)."""
+              methods: str | None = None, protocol: str | None = None) -> Grid:
+    """The preset's grid with the TOML file's keys, then ``methods`` and ``protocol``, on top
+    (paper if no preset)."""
     if preset is None and config_file is None:
         raise ConfigError("give a --preset, a --config file, or both")
     name = preset or "paper"
@@ -166,6 +173,8 @@ def load_grid(preset: str | None, config_file: Path | None = None,
         values.update(read_toml(config_file))
     if methods is not None:
         values["methods"] = list(parse_methods(methods))
+    if protocol is not None:
+        values["protocol"] = protocol
     return grid_from_mapping(values)
 
 
@@ -197,6 +206,7 @@ class DataSpec:
     function_seed: int
     data_seed: int
     num_points: int
+    protocol: str = "clsreg"
 
 
 @dataclass(frozen=True)
@@ -218,11 +228,12 @@ class Recipe:
     num_points: int
     dtype: str
     device: str
+    protocol: str = "clsreg"
 
     @property
     def data(self) -> DataSpec:
         return DataSpec(self.setting, self.sampling, self.function, self.function_seed,
-                        self.data_seed, self.num_points)
+                        self.data_seed, self.num_points, self.protocol)
 
 
 @dataclass(frozen=True)
@@ -238,7 +249,7 @@ class Run:
     @classmethod
     def from_config(cls, config: dict) -> Run:
         """The run a stored row describes (the inverse of :attr:`config`)."""
-        values = {f.name: config[f.name] for f in fields(Recipe)}
+        values = {f.name: config[f.name] for f in fields(Recipe) if f.name in config}
         values["hidden"] = tuple(values["hidden"])
         return cls(Recipe(**values), method=get_method(config["model"]).name,
                    num_classes=int(config["num_classes"]), binning=config["binning"],
@@ -259,7 +270,8 @@ class Run:
                 f"/d{r.data_seed}/m{r.model_seed}/{self.method}/C{self.num_classes}"
                 f"/{self.binning}/lam{self.lam:g}/lr{r.lr:g}/{r.optimizer}"
                 f"/wd{r.weight_decay:g}/h{'-'.join(map(str, r.hidden))}/e{r.epochs}"
-                f"/b{r.batch_size}/n{r.num_points}/{r.dtype}")
+                f"/b{r.batch_size}/n{r.num_points}/{r.dtype}"
+                + ("" if r.protocol == "clsreg" else f"/{r.protocol}"))
 
     def method_value(self) -> Method:
         """The registered method with this run's class head settings."""
@@ -309,7 +321,7 @@ def expand(grid: Grid, dtype: str = "float32", device: str = "cpu") -> list[Run]
                                 lr=grid.learning_rate(setting, optimizer),
                                 weight_decay=grid.weight_decay, epochs=grid.epochs,
                                 batch_size=grid.batch_size, num_points=grid.num_points,
-                                dtype=dtype, device=device)
+                                dtype=dtype, device=device, protocol=grid.protocol)
                             for name in grid.methods:
                                 if get_method(name).head is None:
                                     runs.append(Run(recipe, name))

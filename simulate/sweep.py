@@ -30,7 +30,10 @@ GPU_POPULATION = 1024
 
 # Recipe entries a folder's runs must share: a report pairs and pools runs across them, so a
 # store that mixed two values would mix two experiments.
-SHARED_RECIPE = ("epochs", "batch_size", "num_points", "dtype", "weight_decay", "function_seed")
+SHARED_RECIPE = ("epochs", "batch_size", "num_points", "dtype", "weight_decay", "function_seed",
+                 "protocol")
+# Written before the entry existed: what such rows mean.
+RECIPE_DEFAULTS = {"protocol": "clsreg"}
 
 
 def check_same_recipe(stored: list[dict], runs: list[Run], folder: Path) -> None:
@@ -41,7 +44,7 @@ def check_same_recipe(stored: list[dict], runs: list[Run], folder: Path) -> None
         return
     differences = []
     for name in SHARED_RECIPE:
-        before = {config[name] for config in stored}
+        before = {config.get(name, RECIPE_DEFAULTS.get(name)) for config in stored}
         asked = {getattr(run.recipe, name) for run in runs}
         if before != asked:
             differences.append(f"{name} {'/'.join(map(str, sorted(before)))} stored, "

@@ -34,6 +34,11 @@ def measured_pairs(store_dir: Path, method: str = "regcls") -> list[dict]:
         records = store.records(SIM_KIND)
     if not records:
         raise InputError(f"results store {store_dir} holds no {SIM_KIND!r} rows")
+    protocols = {r["config"].get("protocol", "clsreg") for r in records}
+    if protocols != {"clsreg"}:
+        raise InputError(f"results store {store_dir} was trained under --protocol "
+                         f"{'/'.join(sorted(protocols - {'clsreg'}))}; the theory models the "
+                         f"clsreg protocol's sampling, so check a clsreg store")
     pairing = pair_runs(records, sim_identity, BASELINE_METHOD, [method])
     pairs = []
     for pair in pairing.pairs:

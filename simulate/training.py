@@ -28,7 +28,7 @@ from simulate.store import Record
 
 def _build_dataset(spec: DataSpec) -> Dataset:
     return make_dataset(spec.function, spec.setting, spec.sampling, spec.data_seed,
-                        spec.num_points, spec.function_seed)
+                        spec.num_points, spec.function_seed, spec.protocol)
 
 
 class DatasetCache:
