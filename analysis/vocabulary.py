@@ -20,8 +20,14 @@ PROTOCOLS = ("clsreg", "released")
 # Classes over binned targets: uniform-width or equal-frequency (class-balanced) bins.
 BINNINGS = ("uniform", "equal")
 
+# Weight decay per run: as given ("none"), or multiplied by the run's λ on the regression
+# term ("lambda"), so that λ·MSE + CE gets the decay per unit of MSE that plain MSE gets.
+DECAY_SCALINGS = ("none", "lambda")
+
 # Training.
-OPTIMIZERS = ("adam", "sgd")
+# adamw: Adam with decoupled weight decay, which does not scale with the loss (a control for
+# the coupled L2 that λ·MSE + CE dilutes λ-fold).
+OPTIMIZERS = ("adam", "sgd", "adamw")
 DTYPES = ("float32", "float64")
 # "auto" picks CUDA when present; "cuda:N" names one GPU.
 DEVICE_HELP = "auto (CUDA when present), cpu, cuda or cuda:N"

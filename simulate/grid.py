@@ -10,14 +10,17 @@ A :class:`Run` is typed: its :class:`Recipe` (data, seeds and training recipe: e
 method's run shares with its baseline) and the method's settings. Its ``config`` is the row
 contract of the store (kind ``sim1d``): setting, sampling, function, function_seed, data_seed,
 model_seed, model (the method's name), num_classes, binning, lam, lr, optimizer,
-weight_decay, hidden, epochs, batch_size, num_points, dtype, device, protocol. A run of a method
-without a class head has ``num_classes`` 0, ``lam`` 0.0 and ``binning`` "uniform" (binning
-does not apply to it).
+weight_decay, hidden, epochs, batch_size, num_points, dtype, device, protocol, decay_scaling.
+A run of a method without a class head has ``num_classes`` 0, ``binning`` "uniform" (binning
+does not apply to it) and ``lam`` 0.0, unless the method scales its regression loss by λ
+(``lamreg``). A *suite* (:data:`SUITES`) is a list of grids trained into one store: the
+controls, which vary the regularization, λ, the binning, the learning rate and the epochs
+around one base grid.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from analysis.errors import ConfigError
@@ -26,6 +29,7 @@ from analysis.validate import check_choice, check_choices, check_int, check_list
 from analysis.vocabulary import (
     BINNINGS,
     CLASS_COUNTS,
+    DECAY_SCALINGS,
     DEFAULT_METHODS,
     OPTIMIZERS,
     PROTOCOLS,
@@ -61,6 +65,7 @@ class Grid:
     function_seed: int = 0
     protocol: str = "clsreg"
     weight_decay: float = 1e-3
+    decay_scaling: str = "none"
     lam: dict[str, float] = field(default_factory=lambda: dict(PAPER_LAM))
     lr: dict[str, float] = field(default_factory=lambda: dict(PAPER_LR))
     sgd_lr: dict[str, float] = field(default_factory=dict)
@@ -89,7 +94,54 @@ PRESETS: dict[str, dict] = {
                "hidden": [[w, w] for w in (5, 9, 17, 33, 65)], "optimizers": ["adam", "sgd"],
                "sgd_lr": {"clean": 1e-3, "noisy": 1e-3, "ood": 1e-4}},
 }
-PRESET_NAMES = tuple(PRESETS)
+
+
+def _controls(base: dict, class_counts: list[int], lams: tuple[float, ...] = (0.1, 1, 10, 100),
+              lr_factors: tuple[float, ...] = (0.3, 3.0), epochs: tuple[int, ...] = (160,)
+              ) -> list[tuple[str, dict]]:
+    """The controls of docs/fidelity.md around ``base``: is the study's gain the
+    classification or the weight decay, and where, with the decay equalized, does the
+    classification help?"""
+    settings = base.get("settings", list(SETTINGS))
+    wd0 = {**base, "weight_decay": 0.0}
+
+    def per_setting(value: float) -> dict:
+        return {setting: value for setting in settings}
+
+    variants = [
+        # The study: Adam's coupled L2 1e-3 on λ·MSE + CE; λ·MSE alone isolates the loss scale.
+        ("study", {**base, "methods": ["reg", "regcls", "lamreg"]}),
+        ("no-decay", wd0),
+        ("adamw", {**base, "optimizers": ["adamw"]}),
+        ("effective-decay", {**base, "decay_scaling": "lambda"}),
+        # Plain regression at other decays: the best-regularized baseline is picked among
+        # these by validation MSE.
+        ("reg-decay-1e-4", {**base, "methods": ["reg"], "weight_decay": 1e-4}),
+        ("reg-decay-1e-2", {**base, "methods": ["reg"], "weight_decay": 1e-2}),
+    ]
+    for lam in lams:
+        variants.append((f"search-lam-{lam:g}", {**wd0, "lam": per_setting(lam),
+                                                 "num_classes": class_counts,
+                                                 "binnings": ["uniform", "equal"]}))
+    for factor in lr_factors:
+        variants.append((f"search-lr-x{factor:g}", {
+            **wd0, "lam": per_setting(1.0),
+            "lr": {s: PAPER_LR[s] * factor for s in settings}}))
+    for count in epochs:
+        variants.append((f"search-epochs-{count}", {**wd0, "lam": per_setting(1.0),
+                                                     "epochs": count}))
+    return variants
+
+
+SUITES: dict[str, list[tuple[str, dict]]] = {
+    # Under 15 minutes on 2 CPU cores: clean uniform and severe, 5 functions × 5 seeds.
+    "controls-quick": _controls({"settings": ["clean"], "samplings": ["uniform", "severe"],
+                                 "functions": list(range(5)), "seeds": list(range(5)),
+                                 "num_classes": [64]}, class_counts=[64]),
+    # The full grid (GPU: minutes): every setting and sampling, 10 functions × 5 seeds.
+    "controls": _controls({"num_classes": [64]}, class_counts=[4, 64, 1024]),
+}
+PRESET_NAMES = tuple(PRESETS) + tuple(SUITES)
 
 
 # ---------------------------------------------------------------------- parsing and checks
@@ -145,6 +197,7 @@ def grid_from_mapping(values: dict) -> Grid:
         function_seed=check_int("function_seed", merged["function_seed"], 0),
         protocol=check_choice("protocol", merged["protocol"], PROTOCOLS),
         weight_decay=check_number("weight_decay", merged["weight_decay"]),
+        decay_scaling=check_choice("decay_scaling", merged["decay_scaling"], DECAY_SCALINGS),
         lam=_per_setting("lam", merged["lam"], settings, positive=True),
         lr=_per_setting("lr", merged["lr"], settings, positive=True),
         sgd_lr=_per_setting("sgd_lr", merged["sgd_lr"], settings, positive=True,
@@ -159,6 +212,17 @@ def grid_from_mapping(values: dict) -> Grid:
     return grid
 
 
+def load_grids(preset: str | None, config_file: Path | None = None,
+               methods: str | None = None, protocol: str | None = None) -> list[Grid]:
+    """The grids of a preset or suite (a suite takes no config file or methods)."""
+    if preset not in SUITES:
+        return [load_grid(preset, config_file, methods, protocol)]
+    if config_file is not None or methods is not None:
+        raise ConfigError(f"{preset} is a suite of grids; it takes no --config or --methods")
+    extra = {} if protocol is None else {"protocol": protocol}
+    return [grid_from_mapping({**values, **extra}) for _, values in SUITES[preset]]
+
+
 def load_grid(preset: str | None, config_file: Path | None = None,
               methods: str | None = None, protocol: str | None = None) -> Grid:
     """The preset's grid with the TOML file's keys, then ``methods`` and ``protocol``, on top
@@ -166,6 +230,8 @@ def load_grid(preset: str | None, config_file: Path | None = None,
     if preset is None and config_file is None:
         raise ConfigError("give a --preset, a --config file, or both")
     name = preset or "paper"
+    if name in SUITES:
+        raise ConfigError(f"{name} is a suite of grids, not one grid")
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}")
     values = dict(PRESETS[name])
@@ -229,11 +295,16 @@ class Recipe:
     dtype: str
     device: str
     protocol: str = "clsreg"
+    decay_scaling: str = "none"
 
     @property
     def data(self) -> DataSpec:
         return DataSpec(self.setting, self.sampling, self.function, self.function_seed,
                         self.data_seed, self.num_points, self.protocol)
+
+
+# Recipe entries added after stores were first written: what a row without one means.
+RECIPE_DEFAULTS = {f.name: f.default for f in fields(Recipe) if f.default is not MISSING}
 
 
 @dataclass(frozen=True)
@@ -271,7 +342,8 @@ class Run:
                 f"/{self.binning}/lam{self.lam:g}/lr{r.lr:g}/{r.optimizer}"
                 f"/wd{r.weight_decay:g}/h{'-'.join(map(str, r.hidden))}/e{r.epochs}"
                 f"/b{r.batch_size}/n{r.num_points}/{r.dtype}"
-                + ("" if r.protocol == "clsreg" else f"/{r.protocol}"))
+                + ("" if r.protocol == "clsreg" else f"/{r.protocol}")
+                + ("" if r.decay_scaling == "none" else f"/wdx{r.decay_scaling}"))
 
     def method_value(self) -> Method:
         """The registered method with this run's class head settings."""
@@ -321,16 +393,28 @@ def expand(grid: Grid, dtype: str = "float32", device: str = "cpu") -> list[Run]
                                 lr=grid.learning_rate(setting, optimizer),
                                 weight_decay=grid.weight_decay, epochs=grid.epochs,
                                 batch_size=grid.batch_size, num_points=grid.num_points,
-                                dtype=dtype, device=device, protocol=grid.protocol)
+                                dtype=dtype, device=device, protocol=grid.protocol,
+                                decay_scaling=grid.decay_scaling)
                             for name in grid.methods:
-                                if get_method(name).head is None:
-                                    runs.append(Run(recipe, name))
+                                method = get_method(name)
+                                if method.head is None:
+                                    runs.append(Run(recipe, name, lam=grid.lam[setting]
+                                                    if method.loss_scale is not None else 0.0))
                                     continue
                                 for num_classes in grid.num_classes:
                                     for binning in grid.binnings:
                                         runs.append(Run(recipe, name, num_classes, binning,
                                                         grid.lam[setting]))
     return runs
+
+
+def expand_all(grids: list[Grid], dtype: str = "float32", device: str = "cpu") -> list[Run]:
+    """The runs of several grids, each once (a run two grids share is trained once)."""
+    runs: dict[str, Run] = {}
+    for grid in grids:
+        for run in expand(grid, dtype, device):
+            runs.setdefault(run.key, run)
+    return list(runs.values())
 
 
 def populations(runs: list[Run], population_size: int) -> list[list[Run]]:

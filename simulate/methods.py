@@ -197,6 +197,21 @@ class Method:
     head: ClassHead | None = None
     weighting: Weighting | None = None
     description: str = ""
+    # λ on the regression term of a method *without* a class head (None: not scaled): the
+    # λ·MSE-alone control, reg+cls's loss scale (and so its share of coupled L2) minus the CE.
+    loss_scale: float | None = None
+
+    @property
+    def scales_regression(self) -> bool:
+        """Whether the regression term carries a λ (a class head, or a loss scale)."""
+        return self.head is not None or self.loss_scale is not None
+
+    @property
+    def lam(self) -> float:
+        """The λ on the regression term (1.0 when there is none)."""
+        if self.head is not None:
+            return self.head.lam
+        return 1.0 if self.loss_scale is None else self.loss_scale
 
     @property
     def num_classes(self) -> int:
@@ -227,16 +242,21 @@ class Method:
                            binning=head.binning if binning is None else binning,
                            lam=head.lam if lam is None else lam)
             method = replace(method, head=head)
+        elif method.loss_scale is not None and lam is not None:
+            method = replace(method, loss_scale=check_number("lambda", lam, positive=True))
         return method
 
     def objective(self, prediction: Tensor, target: Tensor, logits: Tensor | None,
                   labels: Tensor | None, lam: float | Tensor | None = None,
                   weights: Tensor | None = None) -> Tensor:
-        """The per-model loss: ``reg`` alone, or ``λ·reg + cls`` (λ defaults to the head's)."""
+        """The per-model loss: ``reg``, ``λ·reg`` (a loss scale) or ``λ·reg + cls`` (λ
+        defaults to the method's)."""
         reg = self.regression.value(prediction, target, weights)
-        if self.head is None:
+        if not self.scales_regression:
             return reg
-        lam = self.head.lam if lam is None else lam
+        lam = self.lam if lam is None else lam
+        if self.head is None:
+            return lam * reg
         return lam * reg + self.head.loss.value(logits, labels)
 
     def describe(self) -> str:
@@ -247,6 +267,8 @@ class Method:
         if self.head is not None:
             text = (f"λ·{text} + {self.head.loss.name} over {self.head.num_classes} "
                     f"{self.head.binning} classes (λ = {self.head.lam:g})")
+        elif self.loss_scale is not None:
+            text = f"λ·{text} (λ = {self.loss_scale:g})"
         return text
 
 
@@ -255,6 +277,10 @@ METHODS: dict[str, Method] = {
         Method("reg", description="plain regression: the baseline"),
         Method("regcls", head=ClassHead(),
                description="regression plus cross-entropy over binned targets (the study)"),
+        Method("lamreg", loss_scale=1.0,
+               description="control: λ·MSE alone, reg+cls's loss scale without the "
+                           "cross-entropy (λ as the grid's; with coupled L2 it is λ-fold "
+                           "less regularized than reg, like reg+cls)"),
         Method("lds", weighting=LDS,
                description="MSE re-weighted by inverse smoothed label density (LDS, Yang et "
                            "al. 2021)"),

@@ -376,7 +376,7 @@ class Population:
         hidden = features.shape[2] - 1
         wb_reg = self.wb["_reg"]
         prediction = torch.bmm(features, wb_reg).squeeze(2)
-        scale = self.lam if labels is not None else 1.0
+        scale = self.lam if self.method.scales_regression else 1.0
         grad_pred = self.method.regression.output_gradient(prediction, y, scale,
                                                            weights).unsqueeze(2)
         grads = {"_reg": torch.bmm(grad_pred.transpose(1, 2), features).flatten(1)}
@@ -394,14 +394,19 @@ class Population:
     def _update_masked(self, stepping: torch.Tensor | None) -> None:
         """One optimizer step for every model that is alive (and has a batch this step).
 
-        Matches ``torch.optim.Adam`` / ``SGD`` with L2 ``weight_decay`` model by model; a
-        frozen model's weights, moments and step count stay exactly as they were.
+        Matches ``torch.optim.Adam`` / ``SGD`` with L2 ``weight_decay`` (or ``AdamW`` with
+        decoupled decay) model by model; a frozen model's weights, moments and step count
+        stay exactly as they were.
         """
         finite = torch.isfinite(self.grad.sum(dim=1))
         self.alive &= finite
         update = self.alive if stepping is None else self.alive & stepping
         on = update.to(self.dtype).unsqueeze(1)
-        grad = self.grad.mul_(on).addcmul_(self.params, self.weight_decay * on)
+        grad = self.grad.mul_(on)
+        if self.config.optimizer == "adamw":
+            self.params.mul_(1.0 - self.lr * self.weight_decay * on)
+        else:
+            grad.addcmul_(self.params, self.weight_decay * on)
         grad.nan_to_num_(0.0, 0.0, 0.0)  # a frozen model's NaN/inf must not reach its moments
         if self.config.optimizer == "sgd":
             self.params.addcmul_(grad, -self.lr * on)
@@ -447,9 +452,10 @@ class Population:
                 torch._foreach_add_(params, grads, alpha=-lr)
                 continue
             self._row_steps.index_add_(0, index, self._ones[:index.numel()])
-            torch._fused_adam_(params, grads, exp_avg, exp_avg_sq, [], steps, lr=lr,
-                               beta1=ADAM_BETAS[0], beta2=ADAM_BETAS[1], weight_decay=wd,
-                               eps=ADAM_EPS, amsgrad=False, maximize=False)
+            fused = torch._fused_adamw_ if self.config.optimizer == "adamw" else torch._fused_adam_
+            fused(params, grads, exp_avg, exp_avg_sq, [], steps, lr=lr, beta1=ADAM_BETAS[0],
+                  beta2=ADAM_BETAS[1], weight_decay=wd, eps=ADAM_EPS, amsgrad=False,
+                  maximize=False)
 
     def train(self, progress: Callable[[float], None] | None = None) -> PopulationResult:
         """Train every model for ``epochs`` epochs of ``N // batch`` batches (last one dropped).

@@ -100,11 +100,15 @@ class _FixedOrder(Sampler):
 
 def make_optimizer(model: nn.Module, config: TrainConfig, lr: float,
                    weight_decay: float) -> torch.optim.Optimizer:
-    """``torch.optim`` Adam (the engine's betas and eps) or SGD, with L2 weight decay: the
-    optimizer of every autograd training (this reference and real data)."""
+    """``torch.optim`` Adam (the engine's betas and eps) or SGD, with L2 weight decay, or
+    AdamW with decoupled decay: the optimizer of every autograd training (this reference and
+    real data)."""
     if config.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS,
                                 weight_decay=weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS,
+                                 weight_decay=weight_decay)
     return torch.optim.SGD(model.parameters(), lr=lr, weight_decay=weight_decay)
 
 

@@ -5,8 +5,11 @@ seeds, training recipe) through :func:`simulate.compare.pair_runs`, which also l
 pairs with a diverged run. A cell is (setting, sampling, class count), plus method, binning,
 hidden widths or optimizer when the store holds more than one. Per cell we report the paired
 statistics of :func:`analysis.stats.compare_paired` on the test MSE and Holm-adjust the
-Wilcoxon p-values across all cells. The report returns data; the CLI prints it and
-:mod:`paper_figures` draws it.
+Wilcoxon p-values across all cells. Beside them, the seed-level statistics of
+:func:`analysis.stats.compare_by_seed` (``seed_ci_*``, ``p_seed``): the data/model seed is
+the unit there, because every function and class count of a seed reuses its data draw and
+initialization, so the per-pair CI understates how much a 5-seed cell can move. The report
+returns data; the CLI prints it and :mod:`paper_figures` draws it.
 """
 
 from __future__ import annotations
@@ -20,18 +23,22 @@ import numpy as np
 
 from analysis.errors import InputError
 from analysis.files import atomic_path
-from analysis.stats import compare_paired, holm
+from analysis.stats import compare_by_seed, compare_paired, holm
 from analysis.vocabulary import BASELINE_METHOD, SAMPLINGS, SETTINGS, SIM_KIND
 from simulate.compare import Pairing, pair_runs
-from simulate.grid import sim_identity
+from simulate.grid import RECIPE_DEFAULTS, sim_identity
 from simulate.store import ResultsStore
 
 STAT_COLUMNS = ("n_pairs", "rel_change", "ci_low", "ci_high", "win_rate", "p_wilcoxon",
-                "p_ttest", "p_holm")
+                "p_ttest", "p_holm", "n_seeds", "seed_ci_low", "seed_ci_high", "p_seed",
+                "p_seed_holm")
 SUMMARY_COLUMNS = ("setting", "sampling", "num_classes", "n_pairs", "mse_reg", "mse_regcls",
                    "rel_change", "ci_low", "ci_high", "win_rate", "p_wilcoxon", "p_ttest",
-                   "p_holm")
-OPTIONAL_CELL_FIELDS = ("method", "binning", "hidden", "optimizer")
+                   "p_holm", "n_seeds", "seed_ci_low", "seed_ci_high", "p_seed", "p_seed_holm")
+# Recipe and method fields that split cells when, within one setting, the store holds more
+# than one value (λ and the learning rate differ by setting in the study's own grid).
+OPTIONAL_CELL_FIELDS = ("method", "binning", "hidden", "optimizer", "weight_decay",
+                        "decay_scaling", "lam", "lr", "epochs", "protocol")
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class Cell:
     method: str
     baseline: np.ndarray
     candidate: np.ndarray
+    seeds: np.ndarray  # the data seed of each pair: the unit of the seed-level statistics
 
 
 def load_records(directory: Path) -> list[dict]:
@@ -69,7 +77,7 @@ def _test_mse(record: dict) -> float:
 
 
 def _value(config: dict, name: str):
-    value = config[name]
+    value = config.get(name, RECIPE_DEFAULTS.get(name))
     return tuple(value) if isinstance(value, list) else value
 
 
@@ -78,9 +86,9 @@ def paired_cells(records: list[dict]) -> list[Cell]:
     pairing = pair_records(records)
     candidates = [p.candidate["config"] for p in pairing.pairs]
     varying = [f for f in OPTIONAL_CELL_FIELDS
-               if len({str(_value(c, "model" if f == "method" else f))
-                       for c in candidates}) > 1]
-    groups: dict[tuple, list[tuple[float, float]]] = {}
+               if len({(c["setting"], str(_value(c, "model" if f == "method" else f)))
+                       for c in candidates}) > len({c["setting"] for c in candidates})]
+    groups: dict[tuple, list[tuple[float, float, int]]] = {}
     for pair in pairing.pairs:
         c = pair.candidate["config"]
         extra = tuple((f, pair.identity.method if f == "method" else _value(c, f))
@@ -88,7 +96,7 @@ def paired_cells(records: list[dict]) -> list[Cell]:
         cell = (c["setting"], c["sampling"], int(c["num_classes"]), extra,
                 pair.identity.method)
         groups.setdefault(cell, []).append((_test_mse(pair.baseline),
-                                            _test_mse(pair.candidate)))
+                                            _test_mse(pair.candidate), c["data_seed"]))
 
     def order(cell):
         setting, sampling, num_classes, extra, _ = cell
@@ -100,7 +108,8 @@ def paired_cells(records: list[dict]) -> list[Cell]:
     cells = []
     for key in sorted(groups, key=order):
         pairs = np.array(groups[key], dtype=np.float64)
-        cells.append(Cell(key[0], key[1], key[2], key[3], key[4], pairs[:, 0], pairs[:, 1]))
+        cells.append(Cell(key[0], key[1], key[2], key[3], key[4], pairs[:, 0], pairs[:, 1],
+                          pairs[:, 2].astype(np.int64)))
     return cells
 
 
@@ -110,24 +119,41 @@ def mse_columns(cells: list[Cell]) -> tuple[str, str]:
     return f"mse_{BASELINE_METHOD}", f"mse_{methods[0]}" if len(methods) == 1 else "mse_method"
 
 
+def stat_row(baseline: np.ndarray, candidate: np.ndarray, seeds: np.ndarray,
+             num_resamples: int = 10_000, mse_names: tuple[str, str] = ("mse_a", "mse_b")
+             ) -> dict:
+    """The paired and seed-level statistics of one cell (before Holm), as a table row."""
+    result = compare_paired(baseline, candidate, num_resamples=num_resamples)
+    by_seed = compare_by_seed(baseline, candidate, seeds, num_resamples)
+    return {"n_pairs": result.n_pairs, mse_names[0]: result.mean_a,
+            mse_names[1]: result.mean_b, "rel_change": result.rel_change,
+            "ci_low": result.ci_low, "ci_high": result.ci_high, "win_rate": result.win_rate,
+            "p_wilcoxon": result.p_wilcoxon, "p_ttest": result.p_ttest,
+            "n_seeds": by_seed.n_seeds, "seed_ci_low": by_seed.ci_low,
+            "seed_ci_high": by_seed.ci_high, "p_seed": by_seed.p_ttest}
+
+
+def add_holm(rows: list[dict]) -> list[dict]:
+    """Holm-adjust the Wilcoxon and the seed-level p-values across ``rows`` (in place)."""
+    for row, adjusted, by_seed in zip(rows, holm([r["p_wilcoxon"] for r in rows]),
+                                      holm([r["p_seed"] for r in rows]), strict=True):
+        row["p_holm"] = float(adjusted)
+        row["p_seed_holm"] = float(by_seed)
+    return rows
+
+
 def summarize(cells: list[Cell], num_resamples: int = 10_000) -> list[dict]:
     """One summary row per cell, with Holm-adjusted Wilcoxon p-values across all rows."""
-    baseline_column, method_column = mse_columns(cells)
+    names = mse_columns(cells)
     rows = []
     for cell in cells:
-        result = compare_paired(cell.baseline, cell.candidate, num_resamples=num_resamples)
         row = {name: (value if not isinstance(value, tuple) else "-".join(map(str, value)))
                for name, value in cell.extra}
         row.update({"setting": cell.setting, "sampling": cell.sampling,
-                    "num_classes": cell.num_classes, "n_pairs": result.n_pairs,
-                    baseline_column: result.mean_a, method_column: result.mean_b,
-                    "rel_change": result.rel_change, "ci_low": result.ci_low,
-                    "ci_high": result.ci_high, "win_rate": result.win_rate,
-                    "p_wilcoxon": result.p_wilcoxon, "p_ttest": result.p_ttest})
+                    "num_classes": cell.num_classes})
+        row.update(stat_row(cell.baseline, cell.candidate, cell.seeds, num_resamples, names))
         rows.append(row)
-    for row, adjusted in zip(rows, holm([r["p_wilcoxon"] for r in rows]), strict=True):
-        row["p_holm"] = float(adjusted)
-    return rows
+    return add_holm(rows)
 
 
 def columns(rows: list[dict]) -> list[str]:
@@ -150,17 +176,20 @@ def write_summary(rows: list[dict], path: Path) -> Path:
     return Path(path)
 
 
-def format_table(rows: list[dict]) -> str:
+def format_rows(rows: list[dict], header: list[str]) -> str:
+    """A GitHub-style table of ``header``'s columns: changes in %, p-values to 2 digits."""
     from tabulate import tabulate
 
-    header = columns(rows)
+    percent = ("rel_change", "ci_low", "ci_high", "seed_ci_low", "seed_ci_high")
     body = []
     for row in rows:
         line = []
         for name in header:
             value = row[name]
-            if name in ("rel_change", "ci_low", "ci_high", "win_rate"):
-                line.append(f"{100 * value:+.1f}%" if name != "win_rate" else f"{value:.2f}")
+            if name in percent:
+                line.append(f"{100 * value:+.1f}%")
+            elif name == "win_rate":
+                line.append(f"{value:.2f}")
             elif name.startswith("p_"):
                 line.append(f"{value:.2g}")
             elif isinstance(value, float):
@@ -169,6 +198,10 @@ def format_table(rows: list[dict]) -> str:
                 line.append(value)
         body.append(line)
     return tabulate(body, headers=header, tablefmt="github", disable_numparse=True)
+
+
+def format_table(rows: list[dict]) -> str:
+    return format_rows(rows, columns(rows))
 
 
 def report(directory: Path, num_resamples: int = 10_000) -> tuple[list[dict], Path]:

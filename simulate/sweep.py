@@ -18,7 +18,7 @@ from analysis.errors import ConfigError
 from analysis.vocabulary import SIM_KIND
 from simulate.device import resolve_dtype
 from simulate.executors import Executor, LocalExecutor
-from simulate.grid import Grid, Run, expand, populations
+from simulate.grid import RECIPE_DEFAULTS, Grid, Run, expand_all, populations
 from simulate.population import flush_subnormals
 from simulate.store import ResultsStore, require_kind
 
@@ -31,38 +31,41 @@ GPU_POPULATION = 1024
 # Recipe entries a folder's runs must share: a report pairs and pools runs across them, so a
 # store that mixed two values would mix two experiments.
 SHARED_RECIPE = ("epochs", "batch_size", "num_points", "dtype", "weight_decay", "function_seed",
-                 "protocol")
-# Written before the entry existed: what such rows mean.
-RECIPE_DEFAULTS = {"protocol": "clsreg"}
+                 "protocol", "decay_scaling")
+
+
+def _values(values) -> str:
+    return "/".join(map(str, sorted(values)))
 
 
 def check_same_recipe(stored: list[dict], runs: list[Run], folder: Path) -> None:
-    """Refuse a sweep whose recipe differs from the one already stored in ``folder``: the
+    """Refuse a sweep that does not ask for every recipe already stored in ``folder``: the
     shared entries, the learning rate per (setting, optimizer) and λ per (setting, method).
-    Extending a grid (more settings, functions, seeds, classes, widths, methods) is fine."""
+    Extending a grid (more settings, functions, seeds, classes, widths, methods) is fine, and
+    so is resuming a suite, whose grids vary some of these on purpose."""
     if not stored:
         return
     differences = []
     for name in SHARED_RECIPE:
         before = {config.get(name, RECIPE_DEFAULTS.get(name)) for config in stored}
         asked = {getattr(run.recipe, name) for run in runs}
-        if before != asked:
-            differences.append(f"{name} {'/'.join(map(str, sorted(before)))} stored, "
-                               f"{'/'.join(map(str, sorted(asked)))} asked")
-    lr = {(c["setting"], c["optimizer"]): c["lr"] for c in stored}
-    lam = {(c["setting"], c["model"]): c["lam"] for c in stored if c["num_classes"]}
-    for run in runs:
-        r = run.recipe
-        if lr.get((r.setting, r.optimizer), r.lr) != r.lr:
-            differences.append(f"lr for {r.setting}/{r.optimizer} "
-                               f"{lr[(r.setting, r.optimizer)]:g} stored, {r.lr:g} asked")
-            break
-    for run in runs:
-        key = (run.recipe.setting, run.method)
-        if run.num_classes and lam.get(key, run.lam) != run.lam:
-            differences.append(f"lam for {key[0]}/{key[1]} {lam[key]:g} stored, "
-                               f"{run.lam:g} asked")
-            break
+        if before - asked:
+            differences.append(f"{name} {_values(before)} stored, {_values(asked)} asked")
+    for label, of_config, of_run in (
+            ("lr", lambda c: ((c["setting"], c["optimizer"]), c["lr"]),
+             lambda run: ((run.recipe.setting, run.recipe.optimizer), run.recipe.lr)),
+            ("lam", lambda c: ((c["setting"], c["model"]), c["lam"]),
+             lambda run: ((run.recipe.setting, run.method), run.lam))):
+        before, asked = {}, {}
+        for key, value in map(of_config, stored):
+            before.setdefault(key, set()).add(value)
+        for key, value in map(of_run, runs):
+            asked.setdefault(key, set()).add(value)
+        for key in before.keys() & asked.keys():
+            if before[key] - asked[key]:
+                differences.append(f"{label} for {key[0]}/{key[1]} {_values(before[key])} "
+                                   f"stored, {_values(asked[key])} asked")
+                break
     if differences:
         raise ConfigError(f"{folder} already holds 1D runs with another recipe "
                           f"({'; '.join(differences)}); use another --out")
@@ -77,10 +80,11 @@ class SweepSummary:
     device: str
 
 
-def run_sweep(grid: Grid, out_dir: Path, device: str = "auto", dtype: str = "float32",
-              population_size: int | None = None, show_progress: bool = True,
-              executor: Executor | None = None) -> SweepSummary:
-    """Train every run of ``grid`` not yet in ``out_dir``'s store, population by population.
+def run_sweep(grid: Grid | list[Grid], out_dir: Path, device: str = "auto",
+              dtype: str = "float32", population_size: int | None = None,
+              show_progress: bool = True, executor: Executor | None = None) -> SweepSummary:
+    """Train every run of ``grid`` (or of a suite's grids) not yet in ``out_dir``'s store,
+    population by population.
 
     Device (as the executor reads it) and dtype are checked before anything is written.
     Sets the process to flush subnormal floats (:func:`simulate.population.flush_subnormals`).
@@ -89,7 +93,8 @@ def run_sweep(grid: Grid, out_dir: Path, device: str = "auto", dtype: str = "flo
     executor = executor or LocalExecutor(show_progress=show_progress)
     resolve_dtype(dtype)
     torch_device = executor.device(device)
-    runs = expand(grid, dtype=dtype, device=str(torch_device))
+    grids = [grid] if isinstance(grid, Grid) else list(grid)
+    runs = expand_all(grids, dtype=dtype, device=str(torch_device))
     if not runs:
         raise ConfigError("the grid has no runs")
     size = population_size or (GPU_POPULATION if torch_device.type == "cuda" else CPU_POPULATION)

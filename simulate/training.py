@@ -77,9 +77,12 @@ def member_for(run: Run, method: Method, dataset: Dataset) -> tuple[Member, np.n
         weights = method.weighting.weights(dataset.train.y)
     order_seed = (r.model_seed, r.data_seed, r.function_seed, r.function,
                   SETTINGS.index(r.setting), SAMPLINGS.index(r.sampling))
+    weight_decay = r.weight_decay
+    if r.decay_scaling == "lambda" and method.scales_regression:
+        weight_decay *= method.lam
     member = Member(x=dataset.train.x, y=dataset.train.y,
-                    lam=method.head.lam if method.head is not None else 1.0, lr=r.lr,
-                    weight_decay=r.weight_decay, init_seed=r.model_seed,
+                    lam=method.lam, lr=r.lr,
+                    weight_decay=weight_decay, init_seed=r.model_seed,
                     order_seed=order_seed, labels=labels, keep=keep, weights=weights)
     return member, test_labels
 

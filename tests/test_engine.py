@@ -50,7 +50,7 @@ def _max_relative_error(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> f
 
 
 @pytest.mark.parametrize("fused", [True, False], ids=["fused-update", "masked-update"])
-@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "adamw"])
 @pytest.mark.parametrize("num_classes", [0, 8])
 def test_population_equals_models_trained_one_by_one(optimizer, num_classes, fused):
     # Three models with their own data, λ, learning rate, seeds, one of them with the
@@ -71,6 +71,25 @@ def test_population_equals_models_trained_one_by_one(optimizer, num_classes, fus
         # Training moved the weights: the comparison is not between two initial states.
         start = initial_parameters(architecture, member.init_seed)
         assert _max_relative_error(reference, start) > 1e-3
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused-update", "masked-update"])
+def test_adamw_decay_is_decoupled_from_the_loss_scale(fused):
+    """AdamW shrinks weights by lr·wd per step whatever the loss scale, so with a large decay
+    it ends far from Adam's coupled L2 (whose decay term is divided out by Adam's normalizer
+    only as a share of the gradient); both equal their torch.optim reference."""
+    member = dataclasses.replace(_member(0, 8), weight_decay=0.5)
+    architecture = Architecture((6, 15), 8)
+    trained = {}
+    for optimizer in ("adam", "adamw"):
+        config = TrainConfig(optimizer, epochs=2, batch_size=64)
+        result = Population(architecture, config, [member], _method(8), fused_update=fused,
+                            dtype="float64").train()
+        reference = train_single(architecture, config, member, _method(8), feed="strong",
+                                 dtype="float64")
+        assert _max_relative_error(result.parameters[0], reference) < 1e-10
+        trained[optimizer] = reference
+    assert _max_relative_error(trained["adamw"], trained["adam"]) > 1e-2
 
 
 def test_faithful_feed_gives_the_same_model():

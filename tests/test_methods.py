@@ -139,7 +139,7 @@ def test_hand_written_gradients_equal_autograd():
 
 
 def test_registry_and_configuration():
-    assert list(METHODS) == ["reg", "regcls", "lds"]
+    assert list(METHODS) == ["reg", "regcls", "lamreg", "lds"]
     assert get_method("reg+cls") is METHODS["regcls"]  # the old real-data spelling
     assert parse_methods("reg, regcls,reg") == ("reg", "regcls")
     method = get_method("regcls").configured(num_classes=64, binning="equal", lam=100.0,
@@ -154,6 +154,51 @@ def test_registry_and_configuration():
         get_method("regcls").configured(num_classes=1)
     with pytest.raises(ConfigError, match="regression loss"):
         get_method("reg").configured(regression="l3")
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_lamreg_is_mse_scaled_by_lambda_and_equals_reg_with_decay_divided_by_lambda(fused):
+    """λ·MSE alone (the loss-scale control) is its own registry entry, equal to the autograd
+    reference; under Adam with coupled L2 its gradient is λ(∇MSE + (wd/λ)θ), and Adam's
+    update is invariant to the factor λ except where ε = 1e-8 is not small against √v
+    (near-dead units), so it trains nearly the model plain MSE trains with decay wd/λ — the
+    λ-fold weaker regularization reg+cls has — and not the one with decay wd."""
+    lam = 100.0
+    lamreg = get_method("lamreg").configured(lam=lam)
+    assert lamreg.lam == lam and lamreg.head is None and "λ·mse" in lamreg.describe()
+    members = [m.__class__(**{**m.__dict__, "lam": lam}) for m in _members(get_method("reg"), 2)]
+    architecture = Architecture((6, 15), 0)
+    config = TrainConfig("adam", epochs=2, batch_size=64)
+    result = Population(architecture, config, members, lamreg, fused_update=fused,
+                        dtype="float64").train()
+    for i, member in enumerate(members):
+        reference = train_single(architecture, config, member, lamreg, dtype="float64")
+        assert _max_relative_error(result.parameters[i], reference) < 1e-10
+        weaker = member.__class__(**{**member.__dict__, "lam": 1.0,
+                                     "weight_decay": member.weight_decay / lam})
+        plain = train_single(architecture, config, weaker, get_method("reg"), dtype="float64")
+        stronger = member.__class__(**{**member.__dict__, "lam": 1.0})
+        as_reg = train_single(architecture, config, stronger, get_method("reg"), dtype="float64")
+        # Measured: 0.003 vs 0.13 and 0.002 vs 0.16 (max error relative to each weight's scale).
+        assert (_max_relative_error(reference, plain)
+                < 0.05 * _max_relative_error(reference, as_reg))
+
+
+def test_decay_scaling_gives_lambda_runs_lambda_times_the_decay():
+    from simulate.grid import expand, grid_from_mapping
+    from simulate.training import member_for
+
+    grid = grid_from_mapping({"settings": ["clean"], "samplings": ["severe"], "functions": [0],
+                              "seeds": [0], "num_classes": [4], "num_points": 1500,
+                              "batch_size": 64, "methods": ["reg", "regcls", "lamreg"],
+                              "decay_scaling": "lambda"})
+    from simulate.data import make_dataset
+
+    dataset = make_dataset(0, "clean", "severe", 2732, num_points=1500)
+    decay = {run.method: member_for(run, run.method_value(), dataset)[0].weight_decay
+             for run in expand(grid)}
+    assert decay == {"reg": 1e-3, "regcls": pytest.approx(1e-3 * 100),
+                     "lamreg": pytest.approx(1e-3 * 100)}
 
 
 def test_a_registered_method_flows_through_sweep_report_and_real_data(monkeypatch, tmp_path):

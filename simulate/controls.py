@@ -1,0 +1,252 @@
+"""The controls' answer: is the study's reg+cls gain the classification or the weight decay?
+
+Reads a store trained with a controls suite (:data:`simulate.grid.SUITES`) and writes two
+tables, both through the one pairing (:func:`simulate.compare.pair_runs`) and the report's
+statistics (per-pair and seed-level CIs, Holm across each table's rows):
+
+* ``controls.csv`` — per (setting, sampling), reg+cls against reg under the study's coupled
+  L2 (1e-3), no decay, AdamW (decoupled, 1e-3) and equal effective decay (reg+cls's decay
+  ×λ); λ·MSE alone against reg (the loss scale without the CE) and reg+cls against λ·MSE
+  alone (the CE at equal loss scale and decay); and plain reg without decay against reg with
+  it (what the decay itself does).
+* ``search.csv`` — with the decay equalized at 0, every reg+cls variant (λ, C, binning,
+  learning rate, epochs) against reg of its own recipe and against the *best-regularized*
+  reg: per dataset and seed, the reg run with the lowest validation MSE among every decay,
+  learning rate and epoch count in the store.
+
+A cell counts as a significant gain when its Holm-adjusted Wilcoxon p < 0.05 *and* its
+seed-level 95% CI lies below 0 (the seeds, not the pairs, are the independent draws).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from analysis.errors import InputError
+from analysis.files import atomic_path
+from analysis.vocabulary import SAMPLINGS, SETTINGS
+from simulate.compare import RunIdentity, pair_runs
+from simulate.grid import Grid, sim_identity
+from simulate.report import add_holm, load_records, stat_row
+
+STUDY_DECAY = Grid().weight_decay
+SIGNIFICANCE = 0.05
+CONTROL_COLUMNS = ("control", "setting", "sampling", "n_pairs", "mse_baseline", "mse_method",
+                   "rel_change", "ci_low", "ci_high", "win_rate", "p_wilcoxon", "p_holm",
+                   "n_seeds", "seed_ci_low", "seed_ci_high", "p_seed", "p_seed_holm")
+SEARCH_COLUMNS = ("setting", "sampling", "lam", "num_classes", "binning", "lr", "epochs",
+                  "versus", "n_pairs", "mse_baseline", "mse_method", "rel_change", "ci_low",
+                  "ci_high", "win_rate", "p_wilcoxon", "p_holm", "n_seeds", "seed_ci_low",
+                  "seed_ci_high", "p_seed", "p_seed_holm", "significant_gain")
+
+
+def _config(record: dict, name: str):
+    return record["config"].get(name, {"decay_scaling": "none"}.get(name))
+
+
+class Base:
+    """The suite's base recipe per setting, read from the store: the learning rate and
+    epochs most runs share (the search varies them for a few), and the study's λ (that of
+    λ·MSE alone, which only the study's variant trains)."""
+
+    def __init__(self, records: list[dict]):
+        shared = Counter((r["config"]["setting"], r["config"]["lr"], r["config"]["epochs"])
+                         for r in records)
+        self.recipe: dict[str, tuple[float, int]] = {}
+        for (setting, lr, epochs), _ in shared.most_common():
+            self.recipe.setdefault(setting, (lr, epochs))
+        self.lam = {r["config"]["setting"]: r["config"]["lam"] for r in records
+                    if r["config"]["model"] == "lamreg"}
+
+    def at_base(self, record: dict) -> bool:
+        """Trained at the setting's base learning rate and epochs."""
+        c = record["config"]
+        return self.recipe.get(c["setting"]) == (c["lr"], c["epochs"])
+
+    def study_lam(self, record: dict) -> bool:
+        """A method without λ, or one at the study's λ."""
+        c = record["config"]
+        return c["lam"] == 0.0 or c["lam"] == self.lam.get(c["setting"])
+
+    def recipe_filter(self, optimizer: str, decay: float,
+                      scaling: str = "none") -> Callable[[dict], bool]:
+        def keep(record: dict) -> bool:
+            c = record["config"]
+            return (self.at_base(record) and self.study_lam(record)
+                    and c["optimizer"] == optimizer and c["weight_decay"] == decay
+                    and _config(record, "decay_scaling") == scaling)
+        return keep
+
+
+def _cells(pairs, label: Callable) -> dict[tuple, list]:
+    groups: dict[tuple, list] = {}
+    for pair in pairs:
+        config = pair.candidate["config"]
+        groups.setdefault((label(pair), config["setting"], config["sampling"]), []).append(pair)
+    return groups
+
+
+def _arrays(pairs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (np.array([p.baseline["metrics"]["test_mse"] for p in pairs], dtype=np.float64),
+            np.array([p.candidate["metrics"]["test_mse"] for p in pairs], dtype=np.float64),
+            np.array([p.candidate["config"]["data_seed"] for p in pairs]))
+
+
+def _order(key: tuple) -> tuple:
+    """Cells in setting, then sampling, order (key: label, setting, sampling)."""
+    setting, sampling = key[1], key[2]
+    return (SETTINGS.index(setting) if setting in SETTINGS else 9,
+            SAMPLINGS.index(sampling) if sampling in SAMPLINGS else 9)
+
+
+def _decay_identity(record: dict) -> RunIdentity:
+    """Plain reg at one decay paired with plain reg at another: the decay is the 'method'."""
+    identity = sim_identity(record)
+    decay = record["config"]["weight_decay"]
+    return RunIdentity(replace(identity.recipe, weight_decay=0.0),
+                       f"{identity.method}@{decay:g}", identity.settings)
+
+
+def control_rows(records: list[dict], num_resamples: int = 10_000) -> list[dict]:
+    """The controls table (module docstring), Holm-adjusted across its rows."""
+    base = Base(records)
+
+    def having(*recipe) -> list[dict]:
+        return list(filter(base.recipe_filter(*recipe), records))
+
+    study = having("adam", STUDY_DECAY)
+    comparisons = [
+        ("study: reg+cls vs reg (coupled L2 1e-3)", study, "reg", "regcls", sim_identity),
+        ("no decay: reg+cls vs reg", having("adam", 0.0), "reg", "regcls", sim_identity),
+        ("AdamW 1e-3: reg+cls vs reg", having("adamw", STUDY_DECAY), "reg", "regcls",
+         sim_identity),
+        ("equal effective decay: reg+cls (decay ×λ) vs reg",
+         having("adam", STUDY_DECAY, "lambda"), "reg", "regcls", sim_identity),
+        ("λ·MSE alone vs reg (coupled L2 1e-3)", study, "reg", "lamreg", sim_identity),
+        ("reg+cls vs λ·MSE alone (coupled L2 1e-3)", study, "lamreg", "regcls", sim_identity),
+        ("reg without decay vs reg with 1e-3",
+         having("adam", 0.0) + having("adam", STUDY_DECAY),
+         f"reg@{STUDY_DECAY:g}", "reg@0", _decay_identity),
+    ]
+    rows = []
+    for name, subset, baseline, method, identify in comparisons:
+        if identify is _decay_identity:
+            subset = [r for r in subset if r["config"]["model"] == "reg"]
+        pairing = pair_runs(subset, identify, baseline, [method])
+        for key, pairs in sorted(_cells(pairing.pairs, lambda p, n=name: n).items(),
+                                 key=lambda item: _order(item[0])):
+            row = {"control": name, "setting": key[1], "sampling": key[2]}
+            row.update(stat_row(*_arrays(pairs), num_resamples,
+                                ("mse_baseline", "mse_method")))
+            rows.append(row)
+    if not rows:
+        raise InputError("this store holds none of the controls; train one with "
+                         "clsreg simulate run --preset controls-quick")
+    return add_holm(rows)
+
+
+def _best_reg(records: list[dict]) -> list[dict]:
+    """Per dataset and seed, the reg run with the lowest validation MSE among every decay,
+    optimizer, learning rate and epoch count in the store (the tuning reg+cls's variants
+    get), relabelled ``best-reg``."""
+    best: dict[tuple, dict] = {}
+    for record in records:
+        config = record["config"]
+        if config["model"] != "reg" or record["metrics"]["diverged"]:
+            continue
+        key = _dataset(record)
+        if key not in best or record["metrics"]["val_mse"] < best[key]["metrics"]["val_mse"]:
+            best[key] = record
+    return [{**r, "config": {**r["config"], "model": "best-reg"}} for r in best.values()]
+
+
+def _dataset(record: dict) -> tuple:
+    c = record["config"]
+    return (c["setting"], c["sampling"], c["function"], c["function_seed"], c["data_seed"],
+            c["model_seed"], tuple(c["hidden"]), c.get("protocol", "clsreg"))
+
+
+def _dataset_identity(record: dict) -> RunIdentity:
+    c = record["config"]
+    return RunIdentity(_dataset(record), c["model"],
+                       (c["num_classes"], c["binning"], c["lam"], c["lr"], c["epochs"]))
+
+
+def search_rows(records: list[dict], num_resamples: int = 10_000) -> list[dict]:
+    """Every reg+cls variant without decay against reg of its own recipe and against the
+    best-regularized reg, Holm-adjusted across all rows."""
+    searched = [r for r in records if r["config"]["model"] == "regcls"
+                and r["config"]["weight_decay"] == 0.0 and r["config"]["optimizer"] == "adam"
+                and _config(r, "decay_scaling") == "none"]
+    if not searched:
+        raise InputError("this store holds no reg+cls runs without weight decay to search")
+    own = pair_runs(searched + [r for r in records if r["config"]["model"] == "reg"],
+                    sim_identity, "reg", ["regcls"])
+    best = pair_runs(searched + _best_reg(records), _dataset_identity, "best-reg", ["regcls"])
+
+    def label(pair) -> tuple:
+        c = pair.candidate["config"]
+        return (c["lam"], c["num_classes"], c["binning"], c["lr"], c["epochs"])
+
+    rows = []
+    for versus, pairing in (("reg, no decay", own), ("best-regularized reg", best)):
+        for key, pairs in sorted(_cells(pairing.pairs, label).items(),
+                                 key=lambda item: (_order(item[0]), item[0][0])):
+            lam, num_classes, binning, lr, epochs = key[0]
+            row = {"setting": key[1], "sampling": key[2], "lam": lam,
+                   "num_classes": num_classes, "binning": binning, "lr": lr,
+                   "epochs": epochs, "versus": versus}
+            row.update(stat_row(*_arrays(pairs), num_resamples,
+                                ("mse_baseline", "mse_method")))
+            rows.append(row)
+    add_holm(rows)
+    for row in rows:
+        row["significant_gain"] = bool(row["p_holm"] < SIGNIFICANCE
+                                       and row["seed_ci_high"] < 0)
+    return rows
+
+
+def write_rows(rows: list[dict], columns: tuple[str, ...], path: Path) -> Path:
+    with atomic_path(path) as temporary, open(temporary, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v)
+                             for k, v in row.items()})
+    return Path(path)
+
+
+def verdict(search: list[dict]) -> str:
+    """One plain sentence: where, if anywhere, reg+cls beats the best-regularized reg."""
+    against_best = [r for r in search if r["versus"] == "best-regularized reg"]
+    wins = [r for r in against_best if r["significant_gain"]]
+    if not wins:
+        best = min(against_best, key=lambda r: r["rel_change"])
+        return (f"With the weight decay equalized, reg+cls beats the best-regularized reg in "
+                f"none of {len(against_best)} cells (Holm p < {SIGNIFICANCE} and a seed-level "
+                f"CI below 0); its best cell is {best['setting']}/{best['sampling']} λ = "
+                f"{best['lam']:g}, C = {best['num_classes']}, {best['binning']} bins: "
+                f"{100 * best['rel_change']:+.1f}% [{100 * best['seed_ci_low']:+.1f}, "
+                f"{100 * best['seed_ci_high']:+.1f}] (seed CI), Holm p = {best['p_holm']:.2g}.")
+    cells = "; ".join(f"{r['setting']}/{r['sampling']} λ = {r['lam']:g}, C = "
+                      f"{r['num_classes']}, {r['binning']}, lr {r['lr']:g}, {r['epochs']} "
+                      f"epochs: {100 * r['rel_change']:+.1f}%" for r in wins)
+    return (f"With the weight decay equalized, reg+cls beats the best-regularized reg in "
+            f"{len(wins)} of {len(against_best)} cells: {cells}.")
+
+
+def controls_report(directory: Path, num_resamples: int = 10_000
+                    ) -> tuple[list[dict], list[dict], str]:
+    """Write ``controls.csv`` and ``search.csv`` next to the store; return rows and verdict."""
+    records = load_records(directory)
+    controls = control_rows(records, num_resamples)
+    search = search_rows(records, num_resamples)
+    write_rows(controls, CONTROL_COLUMNS, Path(directory) / "controls.csv")
+    write_rows(search, SEARCH_COLUMNS, Path(directory) / "search.csv")
+    return controls, search, verdict(search)
