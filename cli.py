@@ -151,8 +151,9 @@ def _protocol_option(command):
               default="uniform", show_default=True, help="How training targets are sampled.")
 @click.option("--function", "function_index", type=click.IntRange(min=0), default=0,
               show_default=True, help="Function index (0-9 are the paper's ten).")
-@click.option("--seed", "seed_index", type=click.IntRange(0, 4), default=0, show_default=True,
-              help="Data seed index 0-4 (seeds 2732, 9845, 3264, 4859, 9225).")
+@click.option("--seed", "seed_index", type=click.IntRange(0, 99), default=0, show_default=True,
+              help="Data seed index; 0-4 are the study's (seeds 2732, 9845, 3264, 4859, "
+                   "9225), 5-99 continue its draw.")
 @click.option("--num-points", type=click.IntRange(min=9), default=60_000, show_default=True,
               help="Points in all (the released generator's all_samples).")
 @_protocol_option
@@ -339,6 +340,27 @@ def figures_simulate(store_dir, out_dir) -> None:
 
     for path in write_figures(store_dir, out_dir or store_dir):
         click.echo(str(path))
+
+
+@figures.command("fidelity")
+@click.option("--clsreg", "clsreg_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="1D store trained under --protocol clsreg.")
+@click.option("--released", "released_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="1D store trained under --protocol released.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Folder for the figure.")
+def figures_fidelity(clsreg_dir, released_dir, out_dir) -> None:
+    """The study's logged results beside ours (released generator, our protocol), C = 64,
+    with seed-level 95% CIs.
+
+    \b
+    Example:
+      clsreg figures fidelity --clsreg results/paper_h200 \\
+          --released results/paper_released --out figs
+    """
+    from paper_figures.results import Results
+
+    _draw(["fidelity"], Results(sim=clsreg_dir, released=released_dir), out_dir)
 
 
 @figures.command("theory")

@@ -160,12 +160,29 @@ def compare_by_seed(
 
 def seeds_needed(mean_change: float, seed_sd: float, alpha: float = 0.05,
                  power: float = 0.8) -> float:
-    """Seeds a two-sided one-sample t-test needs to detect ``mean_change`` given the per-seed
-    spread ``seed_sd`` (normal approximation, rounded up; at least 2)."""
+    """Seeds a two-sided one-sample t-test over per-seed changes needs to detect
+    ``mean_change`` given their spread ``seed_sd`` (exact t power, rounded up; at least 3,
+    the fewest with which a t-test can reach p < 0.05 on a large effect)."""
+    from statsmodels.stats.power import TTestPower
+
     if not (math.isfinite(mean_change) and math.isfinite(seed_sd)) or mean_change == 0:
         return math.inf
-    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
-    return float(max(2, math.ceil((z * seed_sd / mean_change) ** 2)))
+    if seed_sd == 0:
+        return 3.0
+    effect = abs(mean_change) / seed_sd
+    test = TTestPower()
+    low, high = 2, 3
+    while test.power(effect_size=effect, nobs=high, alpha=alpha) < power:
+        low, high = high, 2 * high
+        if high > 1_000_000:
+            return math.inf
+    while high - low > 1:  # the smallest n with enough power: power grows with n
+        middle = (low + high) // 2
+        if test.power(effect_size=effect, nobs=middle, alpha=alpha) >= power:
+            high = middle
+        else:
+            low = middle
+    return float(max(3, high))
 
 
 def holm(p_values: list[float] | np.ndarray) -> np.ndarray:

@@ -1,7 +1,8 @@
 """The study's report, ``report.md`` and a self-contained ``report.html``, from stored results.
 
-The question and its answer come first, computed from the stores (the protocol's 1D grid and
-the weight-decay-0 control); then the theory (the derived closed forms, simplified and
+The question and its answer come first, computed from the stores (the protocol's 1D grid, the
+weight-decay-0 control and, when present, the controls suite, whose search gives the
+verdict); then the theory (the derived closed forms, simplified and
 typeset, and the bound), the 1D tables and figures, theory against simulation, real data and
 the provenance. Templates (Jinja2) live in ``paper_figures/templates``. Figures are embedded
 as PNG data in the HTML, so it opens from disk without a server; the Markdown links them.
@@ -55,14 +56,31 @@ def _span(cells: list[dict]) -> str:
     return text + f" (C = {', '.join(str(c['num_classes']) for c in cells)})"
 
 
-def answer(protocol: list[dict], control: list[dict] | None) -> dict[str, str]:
-    """The question, the measured answer and the verdict, as sentences from the stores."""
+def _controls_sentence(controls: list[dict]) -> str:
+    """The clean-severe (or first) cell under each regularization control, in one sentence."""
+    cells = [r for r in controls if (r["setting"], r["sampling"]) == ("clean", "severe")] or [
+        r for r in controls if (r["setting"], r["sampling"])
+        == (controls[0]["setting"], controls[0]["sampling"])]
+    parts = "; ".join(f"{r['control']}: {100 * r['rel_change']:+.1f}% "
+                      f"[{100 * r['seed_ci_low']:+.1f}, {100 * r['seed_ci_high']:+.1f}]"
+                      for r in cells)
+    return (f"The controls on {cells[0]['setting']}/{cells[0]['sampling']} data (change of "
+            f"test MSE, seed-level 95% CI): {parts}.")
+
+
+def answer(protocol: list[dict], control: list[dict] | None,
+           controls: tuple[list[dict], list[dict], str] | None = None) -> dict[str, str]:
+    """The question, the measured answer and the verdict, as sentences from the stores; the
+    controls suite, when the folder has it, gives the verdict."""
     study = (f"the study reports {100 * STUDY_CLEAN['severe']:+.0f}% and "
              f"{100 * STUDY_CLEAN['uniform']:+.0f}%")
     found = (f"Under the study's protocol (Adam weight decay 1e-3 for both arms), adding the "
              f"class loss changes the balanced test MSE on clean data by "
              f"{_span(_cells(protocol, 'severe'))} with severely imbalanced training targets "
              f"and by {_span(_cells(protocol, 'uniform'))} with uniform ones ({study}).")
+    if controls is not None:
+        rows, _, verdict = controls
+        return {"found": found, "control": _controls_sentence(rows), "verdict": verdict}
     if control is None:
         return {"found": found, "control": "The weight-decay-0 control is not in this folder.",
                 "verdict": "Without the control, the gain above cannot be told apart from "
@@ -130,17 +148,20 @@ def _figures(folder: Path) -> list[Figure]:
 
 def context(results: Results, out: Path) -> dict:
     """Everything the templates show."""
-    from paper_figures import table_realdata, table_simulate, table_theory_check
+    from paper_figures import table_controls, table_realdata, table_simulate, table_theory_check
 
     protocol, control = table_simulate.summary_rows(results)
-    tables: list[Table] = table_simulate.tables(protocol, control)
+    controls = (table_controls.controls_rows(results) if results.controls is not None
+                else None)
+    tables: list[Table] = table_controls.tables(*controls) if controls is not None else []
+    tables += table_simulate.tables(protocol, control)
     tables.append(table_theory_check.build(results))
     if results.real:
         tables.append(table_realdata.build(results))
     provenance_path = out / "provenance.json"
     provenance = (json.loads(provenance_path.read_text()) if provenance_path.is_file()
                   else {})
-    return {"answer": answer(protocol, control), "formulas": formulas(),
+    return {"answer": answer(protocol, control, controls), "formulas": formulas(),
             "bound": _bound(results), "tables": tables,
             "figures": _figures(out / "figures"), "provenance": provenance}
 

@@ -2,13 +2,15 @@
 
 Stages, each resuming what is already done (stores skip stored runs; files that exist are
 kept): the theory's predictions and bound grid; the 1D grid under the protocol; the same grid
-with weight decay 0 for both arms (the control that separates classification from
-regularization); the theory–simulation check; the offline real data (hotel_rates and the
-diamonds imbalance series); every figure and table; the Markdown and HTML report. The folder
-is what ``clsreg figures all`` reads::
+with weight decay 0 for both arms; the controls suite (no decay, AdamW, equal effective
+decay, λ·MSE alone, and the search against the best-regularized reg: the stage that says
+whether it is the classification or the weight decay); the theory–simulation check; the
+offline real data (hotel_rates and the diamonds imbalance series); every figure and table;
+the Markdown and HTML report. The folder is what ``clsreg figures all`` reads::
 
-    DIR/theory/  DIR/sim/  DIR/sim_wd0/  DIR/real/hotel_rates/  DIR/real/diamonds_series/
-    DIR/figures/  DIR/report.md  DIR/report.html  DIR/provenance.json
+    DIR/theory/  DIR/sim/  DIR/sim_wd0/  DIR/controls/  DIR/real/hotel_rates/
+    DIR/real/diamonds_series/  DIR/figures/  DIR/report.md  DIR/report.html
+    DIR/provenance.json
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from analysis.validate import check_choice
 class ReproducePreset:
     """How much of the study to run; ``seconds`` are a 2-core CPU's times for the ETA.
 
-    ``grid`` is a sweep preset name or a grid mapping; ``real_epochs`` (None: the real-data
-    defaults, 30 for a table and 60 for the series) shortens real-data training in tests.
+    ``grid`` is a sweep preset name or a grid mapping; ``controls`` a suite name or a list
+    of (variant, grid mapping); ``real_epochs`` (None: the real-data defaults, 30 for a table
+    and 60 for the series) shortens real-data training in tests.
     """
 
     grid: str | dict
@@ -37,15 +40,17 @@ class ReproducePreset:
     hotel_seeds: int
     series_seeds: int
     seconds: dict[str, float]
+    controls: str | list = "controls-quick"
     real_epochs: int | None = None
 
 
 PRESETS = {
     "quick": ReproducePreset("quick", "small", 3, 3, {
-        "theory": 15, "sim": 100, "control": 100, "real": 60, "figures": 25, "report": 20}),
+        "theory": 15, "sim": 100, "control": 100, "controls": 540, "real": 60,
+        "figures": 30, "report": 25}),
     "paper": ReproducePreset("paper", "paper", 10, 10, {
-        "theory": 120, "sim": 3000, "control": 3000, "real": 900, "figures": 60,
-        "report": 60}),
+        "theory": 120, "sim": 3000, "control": 3000, "controls": 20000, "real": 900,
+        "figures": 90, "report": 90}, controls="controls"),
 }
 
 
@@ -88,6 +93,17 @@ def _sweep(folder: Path, preset: ReproducePreset, device: str, weight_decay: flo
     report(folder)
 
 
+def _controls(folder: Path, preset: ReproducePreset, device: str) -> None:
+    from simulate.controls import controls_report
+    from simulate.grid import grid_from_mapping, load_grids
+    from simulate.sweep import run_sweep
+
+    grids = (load_grids(preset.controls) if isinstance(preset.controls, str)
+             else [grid_from_mapping(values) for _, values in preset.controls])
+    run_sweep(grids, folder, device=device, show_progress=False)
+    controls_report(folder)
+
+
 def _real(out: Path, preset: ReproducePreset, device: str) -> None:
     from realdata.experiment import make_config, prepare, run
     from realdata.imbalance import prepare_series, run_series
@@ -116,6 +132,10 @@ def stages(out: Path, preset: ReproducePreset, device: str) -> list[Stage]:
               lambda: _sweep(out / "sim", preset, device, None)),
         Stage("control", f"1D grid '{name}' with weight decay 0 for both arms",
               lambda: _sweep(out / "sim_wd0", preset, device, 0.0)),
+        Stage("controls", f"the controls suite "
+                          f"'{preset.controls if isinstance(preset.controls, str) else 'custom'}'"
+                          f": is it the classification or the weight decay?",
+              lambda: _controls(out / "controls", preset, device)),
         Stage("real", f"hotel_rates ({preset.hotel_seeds} seeds) and the diamonds imbalance "
                       f"series ({preset.series_seeds} seeds)", lambda: _real(out, preset, device)),
         Stage("figures", "every figure and table", figures),

@@ -2,8 +2,9 @@
 
 Every module of :mod:`paper_figures` has one entry point, ``draw(results, out) -> paths``,
 that reads only stored results. A results folder is either what ``clsreg reproduce`` writes
-(``sim/``, ``sim_wd0/``, ``theory/``, ``real/*/``) or a bare store folder (``results.sqlite``
-of 1D runs at its top, such as ``results/paper_h200``). A figure whose inputs are absent
+(``sim/``, ``sim_wd0/``, ``controls/``, ``sim_released/``, ``theory/``, ``real/*/``) or a
+bare store folder (``results.sqlite`` of 1D runs at its top, such as
+``results/paper_h200``). A figure whose inputs are absent
 raises :class:`MissingResults` with the reason; ``clsreg figures all`` reports it as skipped.
 """
 
@@ -45,6 +46,8 @@ class Results:
     control: Path | None = None
     theory: Path | None = None
     real: tuple[Path, ...] = field(default_factory=tuple)
+    controls: Path | None = None  # a controls suite's store (clsreg simulate controls)
+    released: Path | None = None  # the 1D grid under --protocol released
 
     @classmethod
     def discover(cls, root: str | Path) -> Results:
@@ -57,7 +60,10 @@ class Results:
                             if _holds(p.parent, "realdata")))
         if not real and _holds(root, "realdata"):
             real = (root,)
-        return cls(sim=sim, control=control, theory=theory, real=real)
+        controls = root / "controls" if _holds(root / "controls", "sim1d") else None
+        released = root / "sim_released" if _holds(root / "sim_released", "sim1d") else None
+        return cls(sim=sim, control=control, theory=theory, real=real, controls=controls,
+                   released=released)
 
     def need_sim(self) -> Path:
         if self.sim is None:

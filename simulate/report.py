@@ -23,7 +23,7 @@ import numpy as np
 
 from analysis.errors import InputError
 from analysis.files import atomic_path
-from analysis.stats import compare_by_seed, compare_paired, holm
+from analysis.stats import compare_by_seed, compare_paired, holm, seeds_needed
 from analysis.vocabulary import BASELINE_METHOD, SAMPLINGS, SETTINGS, SIM_KIND
 from simulate.compare import Pairing, pair_runs
 from simulate.grid import RECIPE_DEFAULTS, sim_identity
@@ -31,10 +31,11 @@ from simulate.store import ResultsStore
 
 STAT_COLUMNS = ("n_pairs", "rel_change", "ci_low", "ci_high", "win_rate", "p_wilcoxon",
                 "p_ttest", "p_holm", "n_seeds", "seed_ci_low", "seed_ci_high", "p_seed",
-                "p_seed_holm")
+                "p_seed_holm", "seeds_needed")
 SUMMARY_COLUMNS = ("setting", "sampling", "num_classes", "n_pairs", "mse_reg", "mse_regcls",
                    "rel_change", "ci_low", "ci_high", "win_rate", "p_wilcoxon", "p_ttest",
-                   "p_holm", "n_seeds", "seed_ci_low", "seed_ci_high", "p_seed", "p_seed_holm")
+                   "p_holm", "n_seeds", "seed_ci_low", "seed_ci_high", "p_seed", "p_seed_holm",
+                   "seeds_needed")
 # Recipe and method fields that split cells when, within one setting, the store holds more
 # than one value (λ and the learning rate differ by setting in the study's own grid).
 OPTIONAL_CELL_FIELDS = ("method", "binning", "hidden", "optimizer", "weight_decay",
@@ -130,7 +131,9 @@ def stat_row(baseline: np.ndarray, candidate: np.ndarray, seeds: np.ndarray,
             "ci_low": result.ci_low, "ci_high": result.ci_high, "win_rate": result.win_rate,
             "p_wilcoxon": result.p_wilcoxon, "p_ttest": result.p_ttest,
             "n_seeds": by_seed.n_seeds, "seed_ci_low": by_seed.ci_low,
-            "seed_ci_high": by_seed.ci_high, "p_seed": by_seed.p_ttest}
+            "seed_ci_high": by_seed.ci_high, "p_seed": by_seed.p_ttest,
+            # Seeds a t-test over seeds needs to detect this change (80% power, α = 0.05).
+            "seeds_needed": seeds_needed(result.rel_change, by_seed.rel_change_sd)}
 
 
 def add_holm(rows: list[dict]) -> list[dict]:
@@ -192,6 +195,8 @@ def format_rows(rows: list[dict], header: list[str]) -> str:
                 line.append(f"{value:.2f}")
             elif name.startswith("p_"):
                 line.append(f"{value:.2g}")
+            elif name == "seeds_needed":
+                line.append(f"{value:.0f}" if math.isfinite(value) else "-")
             elif isinstance(value, float):
                 line.append(f"{value:.4g}")
             else:

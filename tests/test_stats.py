@@ -46,8 +46,12 @@ def test_seed_comparison_needs_two_seeds_and_matching_lengths():
         compare_by_seed(np.ones(3), np.ones(3), np.zeros(2))
 
 
-def test_seeds_needed_follows_the_normal_approximation():
-    # (1.96 + 0.8416)^2 * (0.1 / 0.05)^2 = 31.4 -> 32 seeds.
-    assert seeds_needed(-0.05, 0.1) == 32
+def test_seeds_needed_is_the_one_sample_t_power():
+    # Effect size 0.5, α = 0.05 two-sided, power 0.8: 33.4 seeds by the t distribution (34;
+    # the normal approximation's (1.96 + 0.8416)² / 0.25 = 31.4 is too optimistic).
+    assert seeds_needed(-0.05, 0.1) == 34
+    assert seeds_needed(0.05, 0.1) == 34
     assert seeds_needed(0.0, 0.1) == math.inf
-    assert seeds_needed(-1.0, 0.01) == 2
+    assert seeds_needed(-1.0, 0.01) == 3
+    # Effect size 1: 9.9 -> 10 seeds.
+    assert seeds_needed(-0.1, 0.1) == 10
