@@ -70,9 +70,10 @@ class Base:
         return self.recipe.get(c["setting"]) == (c["lr"], c["epochs"])
 
     def study_lam(self, record: dict) -> bool:
-        """A method without λ, or one at the study's λ."""
+        """A method without λ, or one at the study's λ and binning (uniform-width)."""
         c = record["config"]
-        return c["lam"] == 0.0 or c["lam"] == self.lam.get(c["setting"])
+        return c["binning"] == "uniform" and (c["lam"] == 0.0
+                                              or c["lam"] == self.lam.get(c["setting"]))
 
     def recipe_filter(self, optimizer: str, decay: float,
                       scaling: str = "none") -> Callable[[dict], bool]:
@@ -226,19 +227,25 @@ def verdict(search: list[dict]) -> str:
     """One plain sentence: where, if anywhere, reg+cls beats the best-regularized reg."""
     against_best = [r for r in search if r["versus"] == "best-regularized reg"]
     wins = [r for r in against_best if r["significant_gain"]]
+    own = [r for r in search if r["versus"] == "reg, no decay"]
+    own_wins = sum(r["significant_gain"] for r in own)
+    same_recipe = (f" Against plain reg of the same recipe (no decay, same learning rate and "
+                   f"epochs) it is a significant gain in {own_wins} of {len(own)} cells.")
     if not wins:
         best = min(against_best, key=lambda r: r["rel_change"])
         return (f"With the weight decay equalized, reg+cls beats the best-regularized reg in "
                 f"none of {len(against_best)} cells (Holm p < {SIGNIFICANCE} and a seed-level "
                 f"CI below 0); its best cell is {best['setting']}/{best['sampling']} λ = "
-                f"{best['lam']:g}, C = {best['num_classes']}, {best['binning']} bins: "
+                f"{best['lam']:g}, C = {best['num_classes']}, {best['binning']} bins, lr "
+                f"{best['lr']:g}, {best['epochs']} epochs: "
                 f"{100 * best['rel_change']:+.1f}% [{100 * best['seed_ci_low']:+.1f}, "
-                f"{100 * best['seed_ci_high']:+.1f}] (seed CI), Holm p = {best['p_holm']:.2g}.")
+                f"{100 * best['seed_ci_high']:+.1f}] (seed CI), Holm p = {best['p_holm']:.2g}."
+                + same_recipe)
     cells = "; ".join(f"{r['setting']}/{r['sampling']} λ = {r['lam']:g}, C = "
                       f"{r['num_classes']}, {r['binning']}, lr {r['lr']:g}, {r['epochs']} "
                       f"epochs: {100 * r['rel_change']:+.1f}%" for r in wins)
     return (f"With the weight decay equalized, reg+cls beats the best-regularized reg in "
-            f"{len(wins)} of {len(against_best)} cells: {cells}.")
+            f"{len(wins)} of {len(against_best)} cells: {cells}." + same_recipe)
 
 
 def controls_report(directory: Path, num_resamples: int = 10_000

@@ -42,6 +42,7 @@ def test_control_rows_match_the_stored_runs(store):
     records = load_records(store)
     rows = {row["control"]: row for row in control_rows(records, num_resamples=200)}
     assert len(rows) == 7
+    assert {row["n_pairs"] for row in rows.values()} == {2}  # one pair per seed, no extras
 
     def mse(model, decay, optimizer="adam", scaling="none"):
         return np.array([r["metrics"]["test_mse"] for r in sorted(
