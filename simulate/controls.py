@@ -32,7 +32,7 @@ from analysis.errors import InputError
 from analysis.files import atomic_path
 from analysis.vocabulary import SAMPLINGS, SETTINGS
 from simulate.compare import RunIdentity, pair_runs
-from simulate.grid import Grid, sim_identity
+from simulate.grid import RECIPE_DEFAULTS, Grid, sim_identity
 from simulate.report import add_holm, load_records, stat_row
 
 STUDY_DECAY = Grid().weight_decay
@@ -47,7 +47,7 @@ SEARCH_COLUMNS = ("setting", "sampling", "lam", "num_classes", "binning", "lr", 
 
 
 def _config(record: dict, name: str):
-    return record["config"].get(name, {"decay_scaling": "none"}.get(name))
+    return record["config"].get(name, RECIPE_DEFAULTS.get(name))
 
 
 class Base:
@@ -170,7 +170,7 @@ def _best_reg(records: list[dict]) -> list[dict]:
 def _dataset(record: dict) -> tuple:
     c = record["config"]
     return (c["setting"], c["sampling"], c["function"], c["function_seed"], c["data_seed"],
-            c["model_seed"], tuple(c["hidden"]), c.get("protocol", "clsreg"))
+            c["model_seed"], tuple(c["hidden"]), _config(record, "protocol"))
 
 
 def _dataset_identity(record: dict) -> RunIdentity:

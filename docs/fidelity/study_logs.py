@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.stats import holm
-from simulate.report import stat_row
+from simulate.report import add_holm, stat_row
 
 LOGS = {"clean": "clean/test_lambda_1e+2.pkl", "noisy": "noisey_0.1/test_lambda_1e+3.pkl",
         "ood": "ood/test_lambda_1e+4.pkl"}
@@ -54,9 +53,7 @@ def main(repository: Path) -> None:
                 row.update(stat_row(values[:, 0], values[:, 1], values[:, 2].astype(int),
                                     mse_names=("mse_reg", "mse_regcls")))
                 out.append(row)
-    for row, p, p_seed in zip(out, holm([r["p_wilcoxon"] for r in out]),
-                              holm([r["p_seed"] for r in out]), strict=True):
-        row["p_holm"], row["p_seed_holm"] = float(p), float(p_seed)
+    add_holm(out)
     target = Path(__file__).with_name("study_logs.csv")
     with open(target, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
