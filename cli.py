@@ -641,62 +641,105 @@ def theory_bound(out_file) -> None:
 
 @theory.command("check")
 @click.argument("sim_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--predictions", "predictions_file", default=None,
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="predictions.csv from `theory predict` (default: computed for the store).")
-@click.option("--sigma-fraction", type=POSITIVE,
-              default=DEFAULT_SIGMA_FRACTION,
-              show_default=True, help="Effective σ when predictions are computed here.")
-def theory_check(sim_dir, predictions_file, sigma_fraction) -> None:
-    """Correlate predicted excess_mse with the measured reg − reg+cls MSE of a sweep.
+@click.option("--target", type=click.Choice(["excess", "gain", "both"]), default="both",
+              show_default=True,
+              help="excess: reg's extra balanced MSE under imbalance (what the theory predicts); "
+                   "gain: MSE(reg) - MSE(method).")
+@click.option("--method", default="regcls", show_default=True,
+              help="Method whose gain over reg is checked.")
+@click.option("--sigma-fraction", type=POSITIVE, default=None,
+              help="Use σ = this × range for every dataset (default: σ from the store's "
+                   f"uniform reg runs; {DEFAULT_SIGMA_FRACTION} × range where it has none).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Also write check/candidates/calibration CSVs here.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Worker processes for the predictions.")
+def theory_check(sim_dir, target, method, sigma_fraction, out_dir, workers) -> None:
+    """Does the theory rank what it predicts? Spearman/Kendall with CIs, noise ceiling,
+    calibration deciles, per setting and pooled.
 
     \b
-    Example:
-      clsreg theory check runs/paper
-      clsreg theory check runs/paper --predictions theory/predictions.csv
+    Examples:
+      clsreg theory check results/paper_h200
+      clsreg theory check results/controls_quick --target gain --out runs/check
     """
-    from simulate.theory_check import check_cells, format_check, join_cells, measured_pairs
-    from simulate.theory_link import predictions_for_pairs, read_predictions
+    from simulate.methods import get_method
+    from simulate.theory_check import format_check, run_check, write_check
 
-    pairs = measured_pairs(sim_dir)
-    predictions = (read_predictions(predictions_file) if predictions_file is not None
-                   else predictions_for_pairs(pairs, sigma_fraction))
-    cells = join_cells(pairs, predictions)
-    if not cells:
-        raise InputError("no cell of the store matches a prediction (setting, sampling, "
-                         "function, data seed, classes, binning)")
-    click.echo(format_check(check_cells(cells)))
+    get_method(method)
+    for name in ("excess", "gain") if target == "both" else (target,):
+        result = run_check(sim_dir, name, method, sigma_fraction, workers=workers)
+        click.echo(f"== {name} ==")
+        click.echo(format_check(result) + "\n")
+        if out_dir is not None:
+            for path in write_check(result, out_dir):
+                click.echo(f"-> {path}")
 
 
 @theory.command("gap")
-@click.option("--samples", "samples_file", required=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="CSV of training targets.")
-@click.option("--column", required=True, help="Column of the targets.")
+@click.option("--samples", "samples_file", default=None,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV of training targets (default: the --features file).")
+@click.option("--column", default=None, help="Column of the targets in --samples.")
+@click.option("--features", "features_file", default=None,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV with features and the target: σ = RMSE of a 5-fold cross-validated "
+                   "gradient-boosted model's residuals (needs scikit-learn).")
+@click.option("--target", default=None,
+              help="Target column of --features (default: --column).")
+@click.option("--drop", default=None, help="Comma-separated columns of --features to ignore.")
 @click.option("--range", "value_range", type=float, nargs=2, default=None,
-              help="Target range A B (default: min and max of the column).")
+              help="Target range A B (default: the central 99% of the targets).")
 @click.option("--sigma", type=float, default=None,
-              help="Predictive scale: validation RMSE of a plain regressor "
-                   f"(default: {DEFAULT_SIGMA_FRACTION} x range).")
+              help="Predictive scale, e.g. a plain regressor's validation RMSE (default: from "
+                   f"--features, else {DEFAULT_SIGMA_FRACTION} x range).")
 @click.option("--json", "as_json", is_flag=True, default=False,
               help="Print one JSON object instead of text.")
-def theory_gap(samples_file, column, value_range, sigma, as_json) -> None:
-    """Will a classification loss help? Gap, excess MSE and recommended classes for targets.
+def theory_gap(samples_file, column, features_file, target, drop, value_range, sigma,
+               as_json) -> None:
+    """Will a classification loss help? Imbalance, gap, excess MSE, recommended classes, and
+    a calibrated verdict (likely to help / unlikely to matter / uncertain).
 
     \b
-    Example:
+    Examples:
       clsreg theory gap --samples train.csv --column age
+      clsreg theory gap --features train.csv --target price --drop id
       clsreg theory gap --samples train.csv --column age --range 0 100 --sigma 8 --json
     """
     import json
 
-    from analysis.theory_gap import format_report, gap_report, read_target_column
+    from analysis.theory_gap import format_report, gap_report, read_target_column, robust_range
 
-    values = read_target_column(samples_file, column)
-    report = gap_report(values, tuple(value_range) if value_range else None, sigma)
+    target = target or column
+    if samples_file is None and features_file is None:
+        raise click.UsageError("give --samples FILE --column COL, or --features FILE "
+                               "--target COL")
+    if target is None:
+        raise click.UsageError("name the target: --column COL (or --target COL)")
+    table = None
+    if features_file is not None:
+        from realdata.datasets import load_csv
+
+        table = load_csv(features_file, target, drop=drop)
+    values = (read_target_column(samples_file, column or target) if samples_file is not None
+              else table.target)
+    rule = None
+    if table is not None and sigma is None:
+        from realdata.cv_sigma import CV_FOLDS, cross_validated_sigma
+
+        span = tuple(value_range) if value_range else robust_range(values)
+        sigma = cross_validated_sigma(table, span)
+        rule = (f"RMSE of {CV_FOLDS}-fold cross-validated gradient boosting on "
+                f"{features_file.name}, targets in range")
+    report = gap_report(values, tuple(value_range) if value_range else None, sigma,
+                        sigma_source=rule)
+    source = features_file or samples_file
+    hint = (f"clsreg realdata run --csv {source} --target {target}"
+            + (f" --drop {drop}" if drop else "") + " --seeds 10 --out runs/measured")
     if as_json:
-        click.echo(json.dumps(report.as_json_dict()))
+        click.echo(json.dumps({**report.as_json_dict(), "measure": hint}))
     else:
-        click.echo(format_report(report))
+        click.echo(format_report(report, hint))
 
 
 def main() -> None:

@@ -157,6 +157,14 @@ def balanced_label_mask(
 
 
 def imbalance_ratio(values: np.ndarray, num_bins: int = 64) -> float:
-    """Max over min count of ``num_bins`` equal-width bins of ``values`` (inf if a bin is empty)."""
+    """Max over min count of the *non-empty* bins among ``num_bins`` equal-width bins of
+    ``values``: finite always (:func:`empty_bin_share` says how many bins hold nothing)."""
     counts = bin_counts(finite_1d(values), uniform_edges(values, num_bins))
-    return float(counts.max() / counts.min()) if counts.min() > 0 else float("inf")
+    counts = counts[counts > 0]
+    return float(counts.max() / counts.min())
+
+
+def empty_bin_share(values: np.ndarray, num_bins: int = 64) -> float:
+    """The share of ``num_bins`` equal-width bins of ``values`` that hold no value."""
+    counts = bin_counts(finite_1d(values), uniform_edges(values, num_bins))
+    return float(np.mean(counts == 0))

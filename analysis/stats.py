@@ -195,6 +195,95 @@ def holm(p_values: list[float] | np.ndarray) -> np.ndarray:
     return adjusted
 
 
+RANK_CORRELATIONS = ("spearman", "kendall")
+
+
+def _rank_correlation(x: np.ndarray, y: np.ndarray, method: str) -> tuple[float, float]:
+    result = (stats.spearmanr(x, y) if method == "spearman"
+              else stats.kendalltau(x, y))
+    return float(result.statistic), float(result.pvalue)
+
+
+def rank_correlation_ci(
+    x: np.ndarray, y: np.ndarray, method: str = "spearman", num_resamples: int = 2000,
+    seed: int = 0, level: float = 0.95,
+) -> tuple[float, float, float, float]:
+    """Spearman ρ or Kendall τ-b, its two-sided p-value and a percentile bootstrap CI (cells
+    resampled together); all NaN with fewer than 3 cells or a constant side."""
+    if method not in RANK_CORRELATIONS:
+        raise InputError(f"unknown rank correlation {method!r}")
+    if method == "spearman":
+        return spearman_ci(x, y, num_resamples, seed, level)
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan, math.nan, math.nan, math.nan
+    estimate, p_value = _rank_correlation(x, y, method)
+    rng = np.random.default_rng(seed)
+    draws = [stats.kendalltau(x[index], y[index]).statistic
+             for index in rng.integers(0, x.size, size=(num_resamples, x.size))]
+    draws = np.asarray(draws, dtype=np.float64)
+    draws = draws[np.isfinite(draws)]
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(draws, [tail, 1.0 - tail]) if draws.size else (math.nan, math.nan)
+    return estimate, p_value, float(low), float(high)
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """How well a noisy per-cell measurement ranks itself across halves of its seeds.
+
+    ``split_half`` is the mean Spearman ρ between the cell means of two disjoint halves of
+    the seeds (over every split into halves); ``reliability`` is its Spearman-Brown
+    correction to the full set of seeds, ``2r / (1 + r)``; ``ceiling = √reliability`` is the
+    rank correlation a noise-free predictor of the cells' true means can expect with the
+    measured means (classical test theory: corr(true, observed)² = reliability).
+    """
+
+    num_cells: int
+    num_seeds: int
+    num_splits: int
+    split_half: float
+    reliability: float
+    ceiling: float
+
+
+def split_half_reliability(values: np.ndarray, max_splits: int = 200,
+                           seed: int = 0) -> Reliability:
+    """:class:`Reliability` of the row means of ``values`` (cells × seeds, NaN = missing).
+
+    Seeds are split into halves by column (the same seeds in every cell, as in the 1D grid,
+    whose seeds are reused across cells): every split of the columns into ⌊n/2⌋ and the rest,
+    or ``max_splits`` random ones when there are more.
+    """
+    from itertools import combinations
+
+    values = np.asarray(values, dtype=np.float64)
+    cells, seeds = values.shape
+    if seeds < 2 or cells < 3:
+        return Reliability(cells, seeds, 0, math.nan, math.nan, math.nan)
+    half = seeds // 2
+    splits = list(combinations(range(seeds), half))
+    if len(splits) > max_splits:
+        rng = np.random.default_rng(seed)
+        splits = [tuple(sorted(rng.choice(seeds, half, replace=False)))
+                  for _ in range(max_splits)]
+    rhos = []
+    for first in splits:
+        second = [j for j in range(seeds) if j not in first]
+        with np.errstate(all="ignore"):
+            a = np.nanmean(values[:, list(first)], axis=1)
+            b = np.nanmean(values[:, second], axis=1)
+        keep = np.isfinite(a) & np.isfinite(b)
+        if keep.sum() >= 3 and np.ptp(a[keep]) > 0 and np.ptp(b[keep]) > 0:
+            rhos.append(stats.spearmanr(a[keep], b[keep]).statistic)
+    if not rhos:
+        return Reliability(cells, seeds, 0, math.nan, math.nan, math.nan)
+    split_half = float(np.mean(rhos))
+    reliability = 2.0 * split_half / (1.0 + split_half) if split_half > -1 else math.nan
+    ceiling = math.sqrt(reliability) if reliability > 0 else 0.0
+    return Reliability(cells, seeds, len(rhos), split_half, reliability, ceiling)
+
+
 def spearman_ci(
     x: np.ndarray, y: np.ndarray, num_resamples: int = 2000, seed: int = 0, level: float = 0.95
 ) -> tuple[float, float, float, float]:

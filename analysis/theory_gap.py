@@ -4,29 +4,36 @@ From a column of training targets we estimate ``p_train`` (a histogram, ten bins
 and report, under the assumptions of ``docs/theory.md`` (label shift, uniform ``p_bal``
 on the range, Gaussian predictive scale σ):
 
-* the imbalance ratio (max/min count over 64 equal-width bins);
+* the imbalance ratio (max/min count over the non-empty of 64 equal-width bins) and the
+  share of empty bins;
 * ``expected_gap = E_bal|Δ|`` (nats), how far the imbalanced likelihood is from the
   balanced one;
 * ``excess_mse``, the balanced MSE that imbalance adds to the best plain regressor;
 * for candidate class counts and both binnings, the captured fraction of the gap, and a
   recommendation: the fewest classes that capture at least 90% of it while every class
-  keeps at least 20 training samples (fewer classes are easier to learn); failing that,
-  the feasible choice that captures most.
+  keeps at least 20 training samples; failing that, the feasible choice that captures most;
+* the predicted relative change of balanced MSE, ``−captured·excess / (σ² + excess)`` (the
+  class head removes at most the captured part of the excess from the plain regressor's
+  ``σ² + excess``), mapped through a *calibration* — the measured outcomes of real tables
+  (``analysis/data/gap_calibration.csv``, which also holds the 1D points, rebuilt by
+  ``docs/theory/build_calibration.py``) — to an interval and a three-way verdict.
 
-σ should be the validation RMSE of a plain regressor on the task (the model's predictive
-scale); without it we use 7.5% of the target range, the median relative RMSE of the 1D
-study's plain MLP on uniform data (docs/theory.md).
+Range and σ are chosen robustly: by default the range is the central 99% of the targets
+(0.5% and 99.5% quantiles; one outlier cannot stretch it, and the targets outside it are
+left out and counted), and σ is 7.5% of that range (the 1D study's plain MLP, docs/theory.md)
+unless given, or estimated by the caller from a cross-validated model's residuals (the σ the
+theory means: ``clsreg theory gap --features``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from analysis.binning import bin_counts, finite_1d, imbalance_ratio
+from analysis.binning import bin_counts, empty_bin_share, finite_1d, imbalance_ratio
 from analysis.errors import InputError
 from analysis.files import read_csv_file
 from analysis.theory import (
@@ -47,8 +54,112 @@ MIN_SAMPLES = 100
 # (minutes, gigabytes); above 1e3 the prediction carries no information about the targets.
 SIGMA_FRACTION_LIMITS = (1e-3, 1e3)
 TARGET_CAPTURE = 0.9
-# Verdict thresholds on excess_mse / σ², the share of the best plain MSE lost to imbalance.
-HELPS, MAY_HELP = 0.05, 0.01
+# The default range: the central 99% of the targets.
+ROBUST_QUANTILES = (0.005, 0.995)
+CALIBRATION_FILE = Path(__file__).parent / "data" / "gap_calibration.csv"
+CALIBRATION_COLUMNS = ("source", "name", "predicted_change", "measured_change", "ci_low",
+                       "ci_high", "p_seed", "n_seeds")
+# The verdict is for real tables: it is fitted to the real calibration points (tables and the
+# diamonds imbalance series). The 1D points are in the same file and fitted apart: their
+# gains come from the 1D recipe's regularization asymmetry and do not transfer
+# (docs/theory.md, "Calibration and validation").
+VERDICT_SOURCES = ("table", "series")
+# The calibrated interval's level (a prediction interval for one new table).
+INTERVAL_LEVEL = 0.9
+VERDICTS = ("likely to help", "unlikely to matter", "uncertain")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Measured relative change against the predicted one over the calibration set.
+
+    ``measured ≈ intercept + slope · predicted`` (least squares, every point one benchmark
+    configuration, equal weight); a new prediction gets the ordinary-least-squares
+    prediction interval at :data:`INTERVAL_LEVEL`. ``detectable`` is the median half-width
+    of the calibration points' measured 95% CIs: the smallest change their runs resolve,
+    below which a change does not matter for the verdict.
+    """
+
+    intercept: float
+    slope: float
+    slope_low: float
+    slope_high: float
+    residual_sd: float
+    num_points: int
+    predicted_mean: float
+    predicted_ss: float
+    detectable: float
+    r_squared: float
+
+    @classmethod
+    def fit(cls, rows: list[dict]) -> Calibration:
+        from scipy import stats
+
+        x = np.array([float(r["predicted_change"]) for r in rows])
+        y = np.array([float(r["measured_change"]) for r in rows])
+        half = np.array([(float(r["ci_high"]) - float(r["ci_low"])) / 2 for r in rows])
+        if x.size < 4 or np.ptp(x) == 0:
+            raise InputError(f"a calibration needs at least 4 points with different "
+                             f"predictions, got {x.size}")
+        fit = stats.linregress(x, y)
+        residual = y - (fit.intercept + fit.slope * x)
+        sd = float(np.sqrt(np.sum(residual ** 2) / (x.size - 2)))
+        t = stats.t.ppf(0.975, x.size - 2)
+        return cls(intercept=float(fit.intercept), slope=float(fit.slope),
+                   slope_low=float(fit.slope - t * fit.stderr),
+                   slope_high=float(fit.slope + t * fit.stderr), residual_sd=sd,
+                   num_points=int(x.size), predicted_mean=float(x.mean()),
+                   predicted_ss=float(np.sum((x - x.mean()) ** 2)),
+                   detectable=float(np.median(half[np.isfinite(half)])),
+                   r_squared=float(fit.rvalue ** 2))
+
+    def interval(self, predicted: float) -> tuple[float, float, float]:
+        """The calibrated change for ``predicted``, and its prediction interval."""
+        from scipy import stats
+
+        center = self.intercept + self.slope * predicted
+        spread = self.residual_sd * math.sqrt(
+            1.0 + 1.0 / self.num_points
+            + (predicted - self.predicted_mean) ** 2 / self.predicted_ss)
+        t = stats.t.ppf(0.5 + INTERVAL_LEVEL / 2, self.num_points - 2)
+        return center, center - t * spread, center + t * spread
+
+    def verdict(self, predicted: float) -> tuple[str, str]:
+        """(verdict, why): helps if the whole interval is below 0; does not matter if it lies
+        within ± the detectable change; uncertain otherwise."""
+        center, low, high = self.interval(predicted)
+        span = (f"calibrated change {100 * center:+.1f}% "
+                f"[{100 * low:+.1f}, {100 * high:+.1f}] ({100 * INTERVAL_LEVEL:.0f}% "
+                f"prediction interval)")
+        if high < 0:
+            return VERDICTS[0], span + " is below 0"
+        if -self.detectable <= low and high <= self.detectable:
+            return VERDICTS[1], (span + f" lies within ±{100 * self.detectable:.1f}%, the "
+                                 "smallest change the calibration runs resolve")
+        return VERDICTS[2], span + " spans both a gain and no gain"
+
+
+def load_calibration(path: Path = CALIBRATION_FILE,
+                     sources: tuple[str, ...] = VERDICT_SOURCES) -> Calibration:
+    """The calibration fitted to the stored calibration points of ``sources``."""
+    table = read_csv_file(path, "calibration file")
+    missing = {"role", *CALIBRATION_COLUMNS} - set(table.columns)
+    if missing:
+        raise InputError(f"{path} lacks columns {', '.join(sorted(missing))}")
+    chosen = table[(table["role"] == "calibration") & table["source"].isin(sources)]
+    return Calibration.fit(chosen.to_dict("records"))
+
+
+def predicted_change(excess: float, sigma: float, captured: float) -> float:
+    """The theory's relative change of balanced MSE from adding the class head."""
+    captured = captured if math.isfinite(captured) else 0.0
+    return -captured * excess / (sigma ** 2 + excess)
+
+
+def robust_range(values: np.ndarray) -> tuple[float, float]:
+    """The central 99% of ``values`` (the default range)."""
+    low, high = np.quantile(values, ROBUST_QUANTILES)
+    return float(low), float(high)
 
 
 def read_target_column(path: str | Path, column: str) -> np.ndarray:
@@ -90,16 +201,25 @@ class GapReport:
     """Everything ``clsreg theory gap`` prints."""
 
     n: int
+    n_outside: int
     range: tuple[float, float]
+    range_rule: str
     sigma: float
+    sigma_source: str
     imbalance_ratio: float
+    empty_bin_share: float
     expected_gap: float
     excess_mse: float
+    relative_excess: float
     captured_fraction: float
     recommended_num_classes: int
     recommended_binning: str
     predicted_benefit_mse: float
+    predicted_rel_change: float
+    calibrated_rel_change: float
+    interval: tuple[float, float]
     verdict: str
+    reason: str
     candidates: list[Candidate] = field(default_factory=list)
 
     def as_json_dict(self) -> dict:
@@ -107,24 +227,13 @@ class GapReport:
         def clean(value):
             return value if not isinstance(value, float) or math.isfinite(value) else None
 
-        return {"n": self.n, "range": [clean(v) for v in self.range],
-                "sigma": clean(self.sigma), "imbalance_ratio": clean(self.imbalance_ratio),
-                "expected_gap": clean(self.expected_gap), "excess_mse": clean(self.excess_mse),
-                "captured_fraction": clean(self.captured_fraction),
-                "recommended_num_classes": self.recommended_num_classes,
-                "recommended_binning": self.recommended_binning,
-                "predicted_benefit_mse": clean(self.predicted_benefit_mse),
-                "verdict": self.verdict}
-
-
-def _verdict(excess: float, sigma: float) -> str:
-    share = excess / sigma ** 2
-    if share >= HELPS:
-        return (f"likely to help: imbalance adds {100 * share:.1f}% of sigma^2 to the best "
-                "plain regressor's balanced MSE")
-    if share >= MAY_HELP:
-        return f"may help a little: imbalance adds {100 * share:.1f}% of sigma^2"
-    return f"unlikely to help: imbalance adds only {100 * share:.2f}% of sigma^2"
+        values = {k: clean(v) for k, v in asdict(self).items()
+                  if k not in ("candidates", "range", "interval")}
+        values["range"] = [clean(v) for v in self.range]
+        values["interval"] = [clean(v) for v in self.interval]
+        values["candidates"] = [{k: clean(v) for k, v in asdict(c).items()}
+                                for c in self.candidates]
+        return values
 
 
 def _recommend(candidates: list[Candidate]) -> Candidate:
@@ -143,23 +252,48 @@ def gap_report(
     value_range: tuple[float, float] | None = None,
     sigma: float | None = None,
     class_counts: tuple[int, ...] = CANDIDATE_CLASSES,
+    sigma_source: str | None = None,
+    calibration: Calibration | None = None,
+    calibrate: bool = True,
 ) -> GapReport:
-    """Analyse training targets ``values`` (see the module docstring)."""
+    """Analyse training targets ``values`` (see the module docstring).
+
+    ``value_range`` None: the central 99% of the targets (those outside are left out and
+    counted); given: every target must lie inside it. ``sigma_source`` says where a given σ
+    came from; ``calibration`` None loads the stored one; ``calibrate`` False leaves the
+    calibrated fields NaN (what the calibration itself is built from).
+    """
     values = finite_1d(values, "target values")
+    if values.min() == values.max():
+        raise InputError(f"all {values.size} targets equal {values[0]:g}: a constant "
+                         "target has no imbalance to correct")
     if value_range is None:
-        if values.min() == values.max():
-            raise InputError(f"all {values.size} targets equal {values[0]:g}: a constant "
-                             "target has no imbalance to correct")
-        value_range = (float(values.min()), float(values.max()))
-    low, high = (float(v) for v in value_range)
+        with np.errstate(over="ignore", invalid="ignore"):
+            low, high = robust_range(values)
+        range_rule = "central 99% of the targets (0.5% and 99.5% quantiles)"
+        if not high > low:  # most targets are one value: fall back to the full range
+            low, high = float(values.min()), float(values.max())
+            range_rule = "min to max (the central 99% is a single value)"
+    else:
+        low, high = (float(v) for v in value_range)
+        range_rule = "given"
     if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
         raise InputError(f"range must satisfy A < B with finite A and B, got {low:g} {high:g}")
     width = high - low
     if not math.isfinite(width):
         raise InputError(f"the target range [{low:g}, {high:g}] is too wide: its width "
                          "overflows floating point; rescale the targets")
+    inside = (values >= low) & (values <= high)
+    if value_range is None:
+        n_outside = int((~inside).sum())
+        values = values[inside]
+    else:
+        n_outside = 0
     if sigma is None:
         sigma = DEFAULT_SIGMA_FRACTION * width
+        sigma_source = f"{DEFAULT_SIGMA_FRACTION} x range (no --sigma or --features given)"
+    elif sigma_source is None:
+        sigma_source = "given"
     if not math.isfinite(sigma) or sigma <= 0:
         raise InputError(f"sigma must be positive and finite, got {sigma:g}")
     smallest, largest = (limit * width for limit in SIGMA_FRACTION_LIMITS)
@@ -183,34 +317,54 @@ def gap_report(
                                         min_class_count=int(counts.min())))
     best = _recommend(candidates)
     excess = excess_mse(density, sigma)
+    change = predicted_change(excess, sigma, best.captured_fraction)
+    center = interval_low = interval_high = math.nan
+    verdict, reason = VERDICTS[2], "not calibrated"
+    if calibrate:
+        calibration = load_calibration() if calibration is None else calibration
+        center, interval_low, interval_high = calibration.interval(change)
+        verdict, reason = calibration.verdict(change)
     captured = best.captured_fraction if math.isfinite(best.captured_fraction) else 0.0
-    return GapReport(n=int(values.size), range=(low, high), sigma=float(sigma),
-                     imbalance_ratio=imbalance_ratio(values), expected_gap=whole.expected_gap,
-                     excess_mse=excess, captured_fraction=best.captured_fraction,
+    return GapReport(n=int(values.size), n_outside=n_outside, range=(low, high),
+                     range_rule=range_rule, sigma=float(sigma), sigma_source=sigma_source,
+                     imbalance_ratio=imbalance_ratio(values),
+                     empty_bin_share=empty_bin_share(values),
+                     expected_gap=whole.expected_gap, excess_mse=excess,
+                     relative_excess=excess / sigma ** 2,
+                     captured_fraction=best.captured_fraction,
                      recommended_num_classes=best.num_classes,
-                     recommended_binning=best.binning,
-                     predicted_benefit_mse=captured * excess, verdict=_verdict(excess, sigma),
+                     recommended_binning=best.binning, predicted_benefit_mse=captured * excess,
+                     predicted_rel_change=change, calibrated_rel_change=center,
+                     interval=(interval_low, interval_high), verdict=verdict, reason=reason,
                      candidates=candidates)
 
 
-def format_report(report: GapReport) -> str:
-    """A short human-readable summary with the candidate table."""
+def format_report(report: GapReport, measure_hint: str | None = None) -> str:
+    """A short human-readable summary with the candidate table (and how to measure)."""
     from tabulate import tabulate
 
+    outside = (f"; {report.n_outside} targets outside the range left out"
+               if report.n_outside else "")
     lines = [
-        f"targets: n = {report.n}, range [{report.range[0]:g}, {report.range[1]:g}], "
-        f"sigma = {report.sigma:.4g}",
-        f"imbalance ratio (64 bins): {report.imbalance_ratio:.1f}",
+        f"targets: n = {report.n}, range [{report.range[0]:g}, {report.range[1]:g}] "
+        f"({report.range_rule}{outside})",
+        f"sigma = {report.sigma:.4g} ({report.sigma_source})",
+        f"imbalance ratio (max/min over the non-empty of 64 bins): "
+        f"{report.imbalance_ratio:.1f}; empty bins: {100 * report.empty_bin_share:.0f}%",
         f"expected gap E|Delta| under balanced data: {report.expected_gap:.4f} nats",
         f"excess balanced MSE of the best plain regressor: {report.excess_mse:.4g} "
-        f"({100 * report.excess_mse / report.sigma ** 2:.2f}% of sigma^2)",
-        f"classification loss: {report.verdict}",
+        f"({100 * report.relative_excess:.2f}% of sigma^2)",
         f"recommended: {report.recommended_num_classes} {report.recommended_binning} classes "
-        f"(captures {100 * report.captured_fraction:.1f}% of the gap; predicted benefit at "
-        f"most {report.predicted_benefit_mse:.4g} MSE)",
-        "",
-        tabulate([(c.num_classes, c.binning, f"{c.captured_fraction:.3f}", c.min_class_count)
-                  for c in report.candidates],
-                 headers=["classes", "binning", "captured", "min class count"]),
+        f"(captures {100 * report.captured_fraction:.1f}% of the gap; at most "
+        f"{report.predicted_benefit_mse:.4g} of the plain model's "
+        f"{report.sigma ** 2 + report.excess_mse:.4g} balanced MSE)",
+        f"theory's change of balanced MSE with the class loss: "
+        f"{100 * report.predicted_rel_change:+.2f}% (at best)",
+        f"verdict: {report.verdict.upper()}: {report.reason}",
     ]
+    if measure_hint:
+        lines.append(f"measure it for real: {measure_hint}")
+    lines += ["", tabulate([(c.num_classes, c.binning, f"{c.captured_fraction:.3f}",
+                             c.min_class_count) for c in report.candidates],
+                           headers=["classes", "binning", "captured", "min class count"])]
     return "\n".join(lines)

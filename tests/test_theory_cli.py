@@ -82,10 +82,13 @@ def test_gap_on_a_million_mixture_samples_is_within_five_percent(tmp_path):
     assert report["excess_mse"] == pytest.approx(closed, rel=0.05)
     assert report["recommended_binning"] in ("uniform", "equal")
     assert 0.0 < report["captured_fraction"] <= 1.0
-    # Uniform targets: no excess, "unlikely to help".
+    # Uniform targets: no excess, so the theory predicts no change at all.
     pd.DataFrame({"age": rng.uniform(0, 2, 50_000)}).to_csv(path, index=False)
-    text = _run("theory", "gap", "--samples", str(path), "--column", "age", "--sigma", "0.1")
-    assert text.exit_code == 0 and "unlikely to help" in text.output
+    text = _run("theory", "gap", "--samples", str(path), "--column", "age", "--sigma", "0.1",
+                "--json")
+    assert text.exit_code == 0
+    uniform = json.loads(text.output)
+    assert uniform["excess_mse"] < 1e-4 * 0.1 ** 2 and abs(uniform["predicted_rel_change"]) < 1e-4
 
 
 @pytest.mark.parametrize("content,extra,message", [

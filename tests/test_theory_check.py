@@ -1,0 +1,170 @@
+"""The theory check against a store: measurements, predictions, rank correlations, ceiling."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from analysis.errors import InputError
+from analysis.stats import rank_correlation_ci, split_half_reliability
+from analysis.theory import excess_mse
+from cli import cli
+from simulate.data import DATA_SEEDS, MODEL_SEEDS
+from simulate.store import Record, ResultsStore
+from simulate.theory_check import (
+    POOLED,
+    attach_predictions,
+    measured_excess,
+    measured_pairs,
+    run_check,
+    uniform_rmse,
+)
+from simulate.theory_link import target_model
+
+SAMPLINGS = ("mild", "moderate", "severe")
+FUNCTIONS = (0, 1, 2)
+SEEDS = (0, 1, 2, 3)
+UNIFORM_MSE = {0: 0.04, 1: 0.09, 2: 0.02}  # σ-from = 0.2, 0.3, 0.141...
+
+
+def _config(setting, sampling, function, seed, model, num_classes):
+    return {"setting": setting, "sampling": sampling, "function": function, "function_seed": 0,
+            "data_seed": int(DATA_SEEDS[seed]), "model_seed": int(MODEL_SEEDS[seed]),
+            "model": model, "num_classes": num_classes, "binning": "uniform",
+            "lam": 0.0 if model == "reg" else 100.0, "lr": 1e-3, "optimizer": "adam",
+            "weight_decay": 1e-3, "hidden": [6, 15], "epochs": 80, "batch_size": 256,
+            "num_points": 60000, "dtype": "float32", "device": "cpu"}
+
+
+def _record(config, mse):
+    key = "-".join(str(config[k]) for k in ("sampling", "function", "data_seed", "model"))
+    return Record(key=key, kind="sim1d", seed=config["model_seed"], config=config,
+                  metrics={"train_mse": mse, "val_mse": mse, "test_mse": mse,
+                           "class_top1": None, "diverged": False})
+
+
+def make_store(path):
+    """A hand-made clean store whose measurements are exact functions of the theory:
+    reg's excess under imbalance is 2 × the predicted excess (σ = √ uniform MSE) and
+    reg+cls (C = 16) gains 0.5 × that excess."""
+    records = []
+    for function in FUNCTIONS:
+        sigma = math.sqrt(UNIFORM_MSE[function])
+        for seed in SEEDS:
+            records.append(_record(_config("clean", "uniform", function, seed, "reg", 0),
+                                   UNIFORM_MSE[function]))
+            for sampling in SAMPLINGS:
+                model = target_model(function, "clean", sampling, int(DATA_SEEDS[seed]))
+                excess = excess_mse(model.density(), sigma)
+                reg = UNIFORM_MSE[function] + 2 * excess
+                records.append(_record(_config("clean", sampling, function, seed, "reg", 0),
+                                       reg))
+                records.append(_record(_config("clean", sampling, function, seed, "regcls",
+                                               16), reg - excess))
+    with ResultsStore(path) as store:
+        store.write(records)
+    return path
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return make_store(tmp_path_factory.mktemp("theory_check"))
+
+
+def test_measurements_are_read_from_the_store(store):
+    excess = measured_excess(store)
+    assert len(excess) == len(SAMPLINGS) * len(FUNCTIONS) * len(SEEDS)
+    row = excess[0]
+    assert row["measured"] == pytest.approx(row["reg_mse"] - row["uniform_mse"], abs=1e-12)
+    assert row["measured_rel"] == pytest.approx(row["reg_mse"] / row["uniform_mse"] - 1)
+    pairs = measured_pairs(store)
+    assert len(pairs) == len(excess) and all(p["num_classes"] == 16 for p in pairs)
+    sigma = uniform_rmse(store)
+    assert sorted(sigma.values()) == pytest.approx(sorted(math.sqrt(v)
+                                                          for v in UNIFORM_MSE.values()))
+
+
+def test_predictions_use_the_stores_sigma(store):
+    rows = attach_predictions(measured_excess(store), uniform_rmse(store))
+    for row in rows:
+        assert row["sigma_source"] == "store"
+        assert row["sigma"] == pytest.approx(math.sqrt(UNIFORM_MSE[row["function"]]))
+        # The store was built as 2 × the predicted excess: recovered to quadrature precision.
+        assert row["measured"] == pytest.approx(2 * row["excess_mse"], rel=1e-9)
+    fallback = attach_predictions(measured_excess(store)[:2], None, sigma_fraction=0.1)
+    assert all(r["sigma_source"] == "fraction" for r in fallback)
+
+
+def test_check_ranks_a_store_built_from_the_theory_perfectly(store):
+    result = run_check(store, "excess", num_resamples=200)
+    rows = {r.group: r for r in result.rows}
+    assert rows["clean"].spearman == pytest.approx(1.0)
+    assert rows["clean"].kendall == pytest.approx(1.0)
+    assert rows["clean"].num_cells == len(SAMPLINGS) * len(FUNCTIONS)
+    assert rows[POOLED].num_runs == len(SAMPLINGS) * len(FUNCTIONS) * len(SEEDS)
+    # 9 cells, 4 seeds each: the halves disagree only through the seeds' peak positions.
+    assert 0.5 < rows["clean"].ceiling <= 1.0
+    assert result.calibration == [] or len(result.calibration) == 10
+    gain = run_check(store, "gain", num_resamples=200)
+    assert {r.group: r for r in gain.rows}["clean"].spearman > 0.95
+    # With a σ that ignores the function, the gains keep their ranks within each function.
+    other = [r for r in result.candidates if "[other σ]" in r.regime]
+    assert other and all(-1 <= r.spearman <= 1 for r in other)
+
+
+def test_check_command_and_bad_stores(store, tmp_path):
+    result = CliRunner().invoke(cli, ["theory", "check", str(store), "--out",
+                                      str(tmp_path / "out"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "== excess ==" in result.output and "== gain ==" in result.output
+    assert "does NOT apply to ood" in result.output
+    assert (tmp_path / "out" / "check_gain.csv").stat().st_size > 100
+    bad = CliRunner().invoke(cli, ["theory", "check", str(tmp_path / "nothing")])
+    assert bad.exit_code == 2 and bad.output.startswith("Error:")
+    empty = tmp_path / "empty"
+    ResultsStore(empty).close()
+    with pytest.raises(InputError, match="holds no"):
+        measured_pairs(empty)
+
+
+def test_split_half_reliability_matches_classical_test_theory():
+    # True cell values with variance 1, per-seed noise variance 1, 6 seeds: the mean over
+    # seeds has reliability 1 / (1 + 1/6) = 0.857 (Pearson); for normal data Spearman's ρ_s
+    # relates to Pearson's r by ρ_s = (6/π) asin(r/2), so the split-half Spearman is that
+    # of r = 1/(1 + 1/3) and the Spearman-Brown value lands within 0.02 of 0.857.
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(3000, 1))
+    values = truth + rng.normal(size=(3000, 6))
+    result = split_half_reliability(values)
+    r_half = 1 / (1 + 1 / 3)
+    rho_half = 6 / math.pi * math.asin(r_half / 2)
+    assert result.split_half == pytest.approx(rho_half, abs=0.02)
+    assert result.reliability == pytest.approx(2 * rho_half / (1 + rho_half), abs=0.02)
+    assert result.ceiling == pytest.approx(math.sqrt(result.reliability))
+    assert result.num_splits == 20  # C(6, 3)
+    assert math.isnan(split_half_reliability(values[:, :1]).reliability)
+
+
+def test_kendall_ci_brackets_the_estimate():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=150)
+    y = x + rng.normal(size=150)
+    tau, p, low, high = rank_correlation_ci(x, y, "kendall", 300)
+    assert low < tau < high and p < 1e-6
+    # For normal data τ = (2/π) asin(r) with r = 1/√2: 0.5.
+    assert tau == pytest.approx(0.5, abs=0.1)
+    with pytest.raises(InputError):
+        rank_correlation_ci(x, y, "pearson")
+
+
+def test_figures_theory(store, tmp_path):
+    result = CliRunner().invoke(cli, ["figures", "theory", "--out", str(tmp_path / "figs"),
+                                      "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    for name in ("theory_gap_profiles", "theory_captured_fraction", "theory_sigma_sensitivity",
+                 "theory_predicted_vs_measured"):
+        assert (tmp_path / "figs" / f"{name}.png").stat().st_size > 1000
+        assert (tmp_path / "figs" / f"{name}.pdf").exists()

@@ -1,0 +1,159 @@
+"""`theory gap`: robust range and σ, finite imbalance, the calibrated verdict, σ from features."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from analysis.binning import empty_bin_share, imbalance_ratio
+from analysis.theory_gap import (
+    CALIBRATION_FILE,
+    VERDICT_SOURCES,
+    VERDICTS,
+    Calibration,
+    gap_report,
+    load_calibration,
+    predicted_change,
+)
+from cli import cli
+from realdata.cv_sigma import cross_validated_sigma
+from realdata.datasets import table_from_frame
+
+
+def test_imbalance_ratio_counts_only_non_empty_bins():
+    values = np.concatenate([np.linspace(0.0, 1.0, 1000), [10.0]])
+    # 64 bins of width 10/64 over [0, 10]: [0, 1] touches bins 0..6, 10 is in bin 63.
+    counts = np.histogram(values, np.linspace(0, 10, 65))[0]
+    assert (counts > 0).sum() == 8
+    assert imbalance_ratio(values) == counts.max() / 1.0
+    assert empty_bin_share(values) == pytest.approx(56 / 64)
+
+
+def _calibration(points: list[tuple[float, float]], half_width: float = 0.01) -> Calibration:
+    return Calibration.fit([{"predicted_change": x, "measured_change": y,
+                             "ci_low": y - half_width, "ci_high": y + half_width}
+                            for x, y in points])
+
+
+def test_calibration_fit_interval_and_verdicts():
+    xs = np.linspace(-0.4, 0.0, 9)
+    wiggle = 0.001 * np.array([1, -1, 1, -1, 0, 1, -1, 1, -1])
+    calibration = _calibration([(x, 0.5 * x + w) for x, w in zip(xs, wiggle, strict=True)])
+    assert calibration.slope == pytest.approx(0.5, abs=0.01)
+    assert calibration.intercept == pytest.approx(0.0, abs=0.005)
+    assert calibration.detectable == pytest.approx(0.01)
+    # The interval is the OLS prediction interval: centred on the line, wider off-centre.
+    center, low, high = calibration.interval(-0.2)
+    assert center == pytest.approx(calibration.intercept - 0.2 * calibration.slope)
+    assert low < center < high
+    assert (high - low) < (np.subtract(*calibration.interval(-2.0)[2:0:-1]))
+    assert calibration.verdict(-0.3)[0] == "likely to help"
+    assert calibration.verdict(0.0)[0] == "unlikely to matter"
+    noisy = _calibration([(x, 0.5 * x + 0.2 * (-1) ** i) for i, x in enumerate(xs)])
+    assert noisy.verdict(-0.1)[0] == "uncertain"
+
+
+def test_robust_range_and_sigma_ignore_an_outlier():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.0, 1.0, 10_000)
+    calibration = _calibration([(x, 0.5 * x) for x in np.linspace(-0.4, 0, 5)])
+    reports = [gap_report(np.append(base, outlier), calibration=calibration)
+               for outlier in (2.0, 1e6)]
+    for report in reports:
+        assert 0.0 <= report.range[0] < 0.01 and 0.99 < report.range[1] <= 1.0
+        assert report.sigma == pytest.approx(0.075 * (report.range[1] - report.range[0]))
+        assert report.n_outside >= 1 and report.n + report.n_outside == 10_001
+        assert math.isfinite(report.imbalance_ratio) and report.imbalance_ratio < 2
+        assert report.verdict in VERDICTS
+    assert reports[0].sigma == pytest.approx(reports[1].sigma)
+    # The prediction is the theory's formula at the recommended class setup.
+    report = reports[0]
+    assert report.predicted_rel_change == pytest.approx(predicted_change(
+        report.excess_mse, report.sigma, report.captured_fraction))
+    assert report.predicted_rel_change <= 0
+
+
+def test_imbalanced_targets_predict_a_gain_and_a_help_verdict():
+    rng = np.random.default_rng(1)
+    values = np.where(rng.random(20_000) < 0.9, rng.uniform(0.45, 0.5, 20_000),
+                      rng.uniform(0.0, 1.0, 20_000))
+    calibration = _calibration([(x, 0.5 * x + 0.001 * (-1) ** i)
+                                for i, x in enumerate(np.linspace(-0.6, 0, 9))])
+    report = gap_report(values, (0.0, 1.0), sigma=0.02, calibration=calibration)
+    assert report.predicted_rel_change < -0.1
+    assert report.verdict == "likely to help" and report.interval[1] < 0
+
+
+def test_the_stored_calibration_loads_and_is_a_fit_of_its_real_points():
+    table = pd.read_csv(CALIBRATION_FILE)
+    fitted = load_calibration()
+    points = table[(table["role"] == "calibration") & table["source"].isin(VERDICT_SOURCES)]
+    assert fitted.num_points == len(points) >= 8 + 4
+    assert (table[table["role"] == "calibration"]["source"] == "1d").sum() == 8
+    assert (table[table["role"] == "validation"]["source"] == "table").sum() >= 6
+    x, y = points["predicted_change"].to_numpy(), points["measured_change"].to_numpy()
+    slope, intercept = np.polyfit(x, y, 1)
+    assert fitted.slope == pytest.approx(slope) and fitted.intercept == pytest.approx(intercept)
+    assert set(table["outcome"]) <= {"help", "hurt", "none"}
+
+
+def _linear_table(n: int = 4000, noise: float = 0.5, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, n)
+    group = rng.choice(["a", "b"], n)
+    y = 3 * x + np.where(group == "a", 1.0, -1.0) + rng.normal(0, noise, n)
+    return pd.DataFrame({"x": x, "group": group, "y": y})
+
+
+def test_cross_validated_sigma_recovers_the_noise_scale():
+    frame = _linear_table()
+    sigma = cross_validated_sigma(table_from_frame(frame, "y", "linear"))
+    # Out-of-fold residuals of a good model: the noise (0.5) plus a little model error.
+    assert 0.5 <= sigma < 0.55
+
+
+def test_gap_command_with_features(tmp_path):
+    path = tmp_path / "train.csv"
+    _linear_table().to_csv(path, index=False)
+    result = CliRunner().invoke(cli, ["theory", "gap", "--features", str(path), "--target",
+                                      "y", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    old_keys = {"n", "range", "sigma", "imbalance_ratio", "expected_gap", "excess_mse",
+                "captured_fraction", "recommended_num_classes", "recommended_binning",
+                "predicted_benefit_mse", "verdict"}
+    new_keys = {"predicted_rel_change", "interval", "sigma_source", "empty_bin_share"}
+    assert old_keys | new_keys <= set(report)
+    assert "cross-validated" in report["sigma_source"] and 0.5 <= report["sigma"] < 0.55
+    low, high = report["interval"]
+    assert low < report["calibrated_rel_change"] < high
+    assert 0.0 <= report["empty_bin_share"] <= 1.0
+    assert report["predicted_rel_change"] <= 0.0
+    plain_mse = report["sigma"] ** 2 + report["excess_mse"]
+    assert 0.0 <= report["predicted_benefit_mse"] < plain_mse
+    assert report["predicted_rel_change"] == pytest.approx(-report["predicted_benefit_mse"]
+                                                           / plain_mse)
+    assert report["verdict"] in VERDICTS and report["imbalance_ratio"] is not None
+    assert report["measure"].startswith(f"clsreg realdata run --csv {path} --target y")
+    text = CliRunner().invoke(cli, ["theory", "gap", "--features", str(path), "--target", "y"])
+    assert "verdict:" in text.output and "measure it for real:" in text.output
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--features", "{path}", "--target", "nope"], "target column 'nope'"),
+    (["--features", "{path}"], "name the target"),
+    ([], "give --samples"),
+])
+def test_gap_command_bad_feature_input(tmp_path, args, message):
+    path = tmp_path / "train.csv"
+    _linear_table(200).to_csv(path, index=False)
+    result = CliRunner().invoke(cli, ["theory", "gap",
+                                      *[a.format(path=path) for a in args]])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines[-1].startswith("Error:") and message in lines[-1]
