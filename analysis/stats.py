@@ -234,7 +234,8 @@ class Reliability:
 
     ``split_half`` is the mean Spearman ρ between the cell means of two disjoint halves of
     the seeds (over every split into halves); ``reliability`` is its Spearman-Brown
-    correction to the full set of seeds, ``2r / (1 + r)``; ``ceiling = √reliability`` is the
+    correction to the full set of seeds, ``2r / (1 + r)`` (0 when ``r ≤ 0``: the halves
+    do not agree, there is no reliable ranking); ``ceiling = √reliability`` is the
     rank correlation a noise-free predictor of the cells' true means can expect with the
     measured means (classical test theory: corr(true, observed)² = reliability).
     """
@@ -279,8 +280,9 @@ def split_half_reliability(values: np.ndarray, max_splits: int = 200,
     if not rhos:
         return Reliability(cells, seeds, 0, math.nan, math.nan, math.nan)
     split_half = float(np.mean(rhos))
-    reliability = 2.0 * split_half / (1.0 + split_half) if split_half > -1 else math.nan
-    ceiling = math.sqrt(reliability) if reliability > 0 else 0.0
+    # Halves that do not agree (r ≤ 0) carry no reliable ranking: reliability 0.
+    reliability = 2.0 * split_half / (1.0 + split_half) if split_half > 0 else 0.0
+    ceiling = math.sqrt(reliability)
     return Reliability(cells, seeds, len(rhos), split_half, reliability, ceiling)
 
 

@@ -29,6 +29,7 @@ def plot_predicted_vs_measured(checks: list, path: Path) -> list[Path]:
                              label=setting + (" (theory n/a)" if setting == "ood" else ""))
         axis.axhline(0.0, color="0.6", lw=0.8)
         axis.set_xscale("symlog", linthresh=1e-3)
+        axis.set_xlim(left=0.0)  # predictions are never negative
         axis.set_yscale("symlog", linthresh=1e-2)
         pooled = [r for r in check.rows if r.group == POOLED]
         title = check.target

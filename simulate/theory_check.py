@@ -478,15 +478,17 @@ def format_check(result: TheoryCheck) -> str:
     lines.append(tabulate(
         [(r.regime, r.group, r.num_cells, r.num_runs,
           f"{r.spearman:.2f} {_ci(r.spearman_low, r.spearman_high)}", f"{r.p_value:.2g}",
-          f"{r.kendall:.2f} {_ci(r.kendall_low, r.kendall_high)}", _num(r.reliability),
-          _num(r.ceiling), _num(r.share_of_ceiling), "yes" if r.theory_applies else "NO")
+          f"{r.kendall:.2f} {_ci(r.kendall_low, r.kendall_high)}", _num(r.split_half),
+          _num(r.reliability), _num(r.ceiling), _num(r.share_of_ceiling),
+          "yes" if r.theory_applies else "NO")
          for r in result.rows],
         headers=["regime", "cells", "n", "runs", "Spearman ρ [95% CI]", "p",
-                 "Kendall τ [95% CI]", "reliability", "ceiling", "ρ/ceiling",
+                 "Kendall τ [95% CI]", "split-half", "reliability", "ceiling", "ρ/ceiling",
                  "theory applies"]))
-    lines += ["", "Reliability: split-half Spearman of the measured cells across halves of "
-              "their seeds, Spearman-Brown corrected; ceiling = √reliability, the ρ a "
-              "noise-free predictor can expect against these noisy cells.", ""]
+    lines += ["", "Split-half: Spearman of the measured cells between halves of their seeds; "
+              "reliability: its Spearman-Brown correction to all seeds (0 if the halves do not "
+              "agree); ceiling = √reliability, the ρ a noise-free predictor can expect against "
+              "these noisy cells.", ""]
     lines.append(f"What was tried ({POOLED} pooled):")
     lines.append(tabulate(
         [(r.regime, r.form, r.predictor, r.num_cells,
