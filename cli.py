@@ -255,6 +255,27 @@ def simulate_report(out_dir, resamples) -> None:
     click.echo(f"-> {path}")
 
 
+@simulate.command("methods")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--resamples", type=click.IntRange(min=100), default=10_000, show_default=True,
+              help="Bootstrap resamples for the 95% CIs.")
+def simulate_methods(out_dir, resamples) -> None:
+    """The methods study: every method against reg and against reg+cls, per cell, and the
+    best method per cell; writes DIR/methods.csv and DIR/best.csv.
+
+    \b
+    Example:
+      clsreg simulate run --preset methods-quick --out runs/methods
+      clsreg simulate methods runs/methods
+    """
+    from simulate.methods_table import format_methods, methods_report
+
+    rows, best, paths = methods_report(out_dir, resamples)
+    click.echo(format_methods(rows, best))
+    for path in paths:
+        click.echo(f"-> {path}")
+
+
 @simulate.command("controls")
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--resamples", type=click.IntRange(min=100), default=10_000, show_default=True,
@@ -361,6 +382,22 @@ def figures_fidelity(clsreg_dir, released_dir, out_dir) -> None:
     from paper_figures.results import Results
 
     _draw(["fidelity"], Results(sim=clsreg_dir, released=released_dir), out_dir)
+
+
+@figures.command("methods")
+@click.argument("store_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Folder for the figure.")
+def figures_methods(store_dir, out_dir) -> None:
+    """The methods study: each method against reg and against reg+cls, per cell.
+
+    \b
+    Example:
+      clsreg figures methods results/methods --out figs
+    """
+    from paper_figures.results import Results
+
+    _draw(["methods"], Results(methods=store_dir), out_dir)
 
 
 @figures.command("theory")

@@ -112,6 +112,12 @@ def make_edges(
     raise InputError(f"unknown binning {binning!r}; choose one of {', '.join(BINNINGS)}")
 
 
+def bin_centres(edges: np.ndarray) -> np.ndarray:
+    """The midpoint of each bin."""
+    edges = np.asarray(edges, dtype=np.float64)
+    return (edges[:-1] + edges[1:]) / 2
+
+
 def assign_labels(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Class index in ``0 .. len(edges) - 2`` of each value; out-of-range values clip."""
     array = np.asarray(values, dtype=np.float64)

@@ -13,7 +13,8 @@ from paper_figures.results import MissingResults, Results
 CATALOG = (
     "functions", "samplings", "settings",
     "theory_gap_profiles", "theory_captured_fraction", "theory_sigma_sensitivity",
-    "mse_vs_classes", "weight_decay_control", "fidelity", "theory_predicted_vs_measured",
+    "mse_vs_classes", "weight_decay_control", "fidelity", "methods",
+    "theory_predicted_vs_measured",
     "realdata_errors",
     "table_controls", "table_simulate", "table_theory_check", "table_realdata",
 )

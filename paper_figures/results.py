@@ -2,7 +2,8 @@
 
 Every module of :mod:`paper_figures` has one entry point, ``draw(results, out) -> paths``,
 that reads only stored results. A results folder is either what ``clsreg reproduce`` writes
-(``sim/``, ``sim_wd0/``, ``controls/``, ``sim_released/``, ``theory/``, ``real/*/``) or a
+(``sim/``, ``sim_wd0/``, ``controls/``, ``sim_released/``, ``methods/``, ``theory/``,
+``real/*/``) or a
 bare store folder (``results.sqlite`` of 1D runs at its top, such as
 ``results/paper_h200``). A figure whose inputs are absent
 raises :class:`MissingResults` with the reason; ``clsreg figures all`` reports it as skipped.
@@ -48,6 +49,7 @@ class Results:
     real: tuple[Path, ...] = field(default_factory=tuple)
     controls: Path | None = None  # a controls suite's store (clsreg simulate controls)
     released: Path | None = None  # the 1D grid under --protocol released
+    methods: Path | None = None  # the methods study's store (--preset methods)
 
     @classmethod
     def discover(cls, root: str | Path) -> Results:
@@ -62,8 +64,9 @@ class Results:
             real = (root,)
         controls = root / "controls" if _holds(root / "controls", "sim1d") else None
         released = root / "sim_released" if _holds(root / "sim_released", "sim1d") else None
+        methods = root / "methods" if _holds(root / "methods", "sim1d") else None
         return cls(sim=sim, control=control, theory=theory, real=real, controls=controls,
-                   released=released)
+                   released=released, methods=methods)
 
     def need_sim(self) -> Path:
         if self.sim is None:

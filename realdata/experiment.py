@@ -27,6 +27,7 @@ from tqdm import tqdm
 from analysis.binning import (
     assign_labels,
     balanced_label_mask,
+    bin_centres,
     bin_counts,
     imbalance_ratio,
     keep_probabilities,
@@ -287,9 +288,13 @@ def _train_seed(prepared: Prepared, seed: int, methods: list[str], device: torch
         method = config.method(name)
         data = shared
         if method.weighting is not None:
-            data = replace(shared, weights=torch.as_tensor(
+            data = replace(data, weights=torch.as_tensor(
                 method.weighting.weights(prepared.y_train), dtype=torch.float32,
                 device=device))
+        if method.predicts_from_classes:
+            data = replace(data, centres=torch.as_tensor(
+                prepared.scaler.transform(bin_centres(prepared.class_edges)),
+                dtype=torch.float32, device=device))
         model = build_model(prepared.x_train.shape[1],
                             prepared.num_classes if method.head is not None else 0, seed,
                             config.hidden)
@@ -299,7 +304,7 @@ def _train_seed(prepared: Prepared, seed: int, methods: list[str], device: torch
                            orders, on_epoch=lambda: bar.update(1))
         seconds = time.perf_counter() - start
         prediction = predict(model, torch.as_tensor(prepared.x_test, device=device),
-                             prepared.scaler)
+                             prepared.scaler, data.centres)
         metrics = _flat_metrics(shot_metrics(prediction, prepared.y_test, prepared.test_shots))
         metrics.update(info, train_seconds=seconds)
         records.append(Record(

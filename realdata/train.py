@@ -68,6 +68,8 @@ class TrainData:
     y_val: np.ndarray
     scaler: TargetScaler
     weights: torch.Tensor | None = None
+    # Class-bin centres on the scaled target, for a method that predicts from classes.
+    centres: torch.Tensor | None = None
 
 
 def batch_orders(num_rows: int, epochs: int, seed: int) -> list[np.ndarray]:
@@ -78,10 +80,16 @@ def batch_orders(num_rows: int, epochs: int, seed: int) -> list[np.ndarray]:
 
 @torch.no_grad()
 def predict(model: RegClsModel, x: torch.Tensor, scaler: TargetScaler,
-            batch_size: int = 8192) -> np.ndarray:
-    """Regression-head predictions in the target's original units."""
+            centres: torch.Tensor | None = None, batch_size: int = 8192) -> np.ndarray:
+    """Predictions in the target's original units: the regression head's, or with
+    ``centres`` the class head's expected bin centre (:meth:`Method.class_prediction`)."""
     model.eval()
-    chunks = [model(x[i:i + batch_size])[0].double().cpu().numpy()
+
+    def one(chunk: torch.Tensor) -> torch.Tensor:
+        prediction, logits = model(chunk)
+        return prediction if centres is None else Method.class_prediction(logits, centres)
+
+    chunks = [one(x[i:i + batch_size]).double().cpu().numpy()
               for i in range(0, x.shape[0], batch_size)]
     return scaler.inverse(np.concatenate(chunks) if chunks else np.zeros(0))
 
@@ -123,7 +131,8 @@ def train_model(
         if not np.isfinite(train_loss):
             raise RunError(f"training diverged at epoch {epoch} (loss {train_loss}); "
                              "lower the learning rate or lambda")
-        score = method.regression.score(predict(model, data.x_val, data.scaler), data.y_val)
+        score = method.regression.score(predict(model, data.x_val, data.scaler, data.centres),
+                                        data.y_val)
         if score < best["val_score"]:
             best = {"val_score": score, "epoch": epoch,
                     "state": copy.deepcopy(model.state_dict())}

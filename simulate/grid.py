@@ -42,6 +42,9 @@ from simulate.data import DATA_SEEDS, MODEL_SEEDS
 from simulate.methods import METHODS, Method, get_method, parse_methods
 from simulate.released import min_num_points
 
+# The methods study: the baseline, the study's method, the dedicated fixes, and reg+cls
+# combined with each fix that keeps a regression head.
+METHOD_STUDY = ("reg", "regcls", "lds", "bmc", "hlgauss", "regcls_lds", "regcls_bmc")
 PAPER_LAM = {"clean": 1e2, "noisy": 1e3, "ood": 1e4}
 PAPER_LR = {"clean": 1e-3, "noisy": 1e-2, "ood": 1e-4}
 
@@ -97,6 +100,28 @@ PRESETS: dict[str, dict] = {
                "functions": list(range(10)), "seeds": [0, 1], "num_classes": [64],
                "hidden": [[w, w] for w in (5, 9, 17, 33, 65)], "optimizers": ["adam", "sgd"],
                "sgd_lr": {"clean": 1e-3, "noisy": 1e-3, "ood": 1e-4}},
+    # The methods study (docs/methods.md): reg+cls against the dedicated imbalance fixes and
+    # their combination, every setting and sampling, 5 functions × 5 seeds, C = 64.
+    "methods": {"functions": list(range(5)), "seeds": list(range(5)), "num_classes": [64],
+                "methods": list(METHOD_STUDY)},
+    # Under 10 minutes on 2 CPU cores: clean uniform and severe, 5 functions × 3 seeds.
+    "methods-quick": {"settings": ["clean"], "samplings": ["uniform", "severe"],
+                      "functions": list(range(5)), "seeds": [0, 1, 2], "num_classes": [64],
+                      "methods": list(METHOD_STUDY)},
+    # The study's open questions on the same engine and statistics, clean data:
+    # depth vs width at a fixed parameter count (trunk + regression head: 133, 133, 134).
+    "depth-width": {"settings": ["clean"], "samplings": ["uniform", "severe"],
+                    "functions": list(range(5)), "seeds": list(range(5)), "num_classes": [64],
+                    "hidden": [[44], [6, 15], [7, 7, 7]]},
+    # the regression loss: L2 vs L1 vs Huber (each against reg = L2; reg+cls for scale);
+    "losses": {"settings": ["clean"], "samplings": ["uniform", "severe"],
+               "functions": list(range(5)), "seeds": list(range(5)), "num_classes": [64],
+               "methods": ["reg", "l1", "huber", "regcls"]},
+    # and the optimizer: Adam vs SGD (SGD's learning rate as in "widths", not tuned).
+    "optimizers": {"settings": ["clean"], "samplings": ["uniform", "severe"],
+                   "functions": list(range(5)), "seeds": list(range(5)), "num_classes": [64],
+                   "optimizers": ["adam", "sgd"],
+                   "sgd_lr": {"clean": 1e-3, "noisy": 1e-3, "ood": 1e-4}},
 }
 
 

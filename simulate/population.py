@@ -129,6 +129,8 @@ class Member:
     labels: np.ndarray | None = None
     keep: np.ndarray | None = None
     weights: np.ndarray | None = None
+    # Bin centres of the class head, for a method that predicts from classes (HL-Gauss).
+    centres: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,9 @@ class Population:
                 raise ConfigError("members need class labels exactly when there is a class head")
             if (m.weights is None) != (method.weighting is None):
                 raise ConfigError("members need sample weights exactly when the method weights")
+            if (m.centres is None) != (not method.predicts_from_classes):
+                raise ConfigError("members need bin centres exactly when the method predicts "
+                                  "from classes")
             if m.x.size < config.batch_size:
                 raise ConfigError(f"a training set of {m.x.size} points is smaller than one "
                                   f"batch of {config.batch_size}")
@@ -268,6 +273,8 @@ class Population:
         self._y = self._padded([m.y for m in self.members], n_max, self.dtype)
         self._w = (self._padded([m.weights for m in self.members], n_max, self.dtype)
                    if method.weighting is not None else None)
+        self._centres = (torch.as_tensor(np.stack([m.centres for m in self.members]), **kwargs)
+                         if method.predicts_from_classes else None)
         self.train_sizes = np.array([m.x.size for m in self.members])
         self.steps_per_epoch = self.train_sizes // config.batch_size
         # On the CPU, reading the divergence flags each step costs nothing, so the optimizer
@@ -376,7 +383,9 @@ class Population:
         hidden = features.shape[2] - 1
         wb_reg = self.wb["_reg"]
         prediction = torch.bmm(features, wb_reg).squeeze(2)
-        scale = self.lam if self.method.scales_regression else 1.0
+        # A method that predicts from classes trains its class loss alone.
+        scale = (0.0 if self.method.predicts_from_classes
+                 else self.lam if self.method.scales_regression else 1.0)
         grad_pred = self.method.regression.output_gradient(prediction, y, scale,
                                                            weights).unsqueeze(2)
         grads = {"_reg": torch.bmm(grad_pred.transpose(1, 2), features).flatten(1)}
@@ -531,8 +540,9 @@ class Population:
     @torch.no_grad()
     def predict(self, xs: Sequence[np.ndarray], with_classes: bool = False
                 ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
-        """Regression predictions (float64) of each model on its own inputs ``xs[i]``, and the
-        arg-max class of the class head when asked."""
+        """Predictions (float64) of each model on its own inputs ``xs[i]`` — the regression
+        head's, or the class head's expected bin centre for a method that predicts from
+        classes — and the arg-max class of the class head when asked."""
         n_max = max(x.size for x in xs)
         x_all = self._padded(list(xs), n_max, self.dtype)
         classes = max(self.architecture.num_classes, 1)
@@ -541,8 +551,12 @@ class Population:
         preds, tops = [], []
         for start in range(0, n_max, chunk):
             features = self._forward_trunk(self._with_ones(x_all[:, start:start + chunk]))[-1]
-            pred = torch.bmm(features, self.wb["_reg"])
-            preds.append(pred.squeeze(2).to(torch.float64).cpu())
+            if self._centres is not None:
+                pred = self.method.class_prediction(torch.bmm(features, self.wb["_cls"]),
+                                                    self._centres)
+            else:
+                pred = torch.bmm(features, self.wb["_reg"]).squeeze(2)
+            preds.append(pred.to(torch.float64).cpu())
             if with_classes and self.architecture.num_classes:
                 tops.append(torch.bmm(features, self.wb["_cls"]).argmax(dim=2).cpu())
         pred_all = torch.cat(preds, dim=1).numpy()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from analysis.binning import assign_labels, keep_probabilities, make_edges
+from analysis.binning import assign_labels, bin_centres, keep_probabilities, make_edges
 from analysis.vocabulary import SAMPLINGS, SETTINGS, SIM_KIND
 from simulate.data import Dataset, make_dataset
 from simulate.grid import DataSpec, Run
@@ -66,10 +66,12 @@ class DatasetCache:
 def member_for(run: Run, method: Method, dataset: Dataset) -> tuple[Member, np.ndarray | None]:
     """The population member of ``run`` and the class labels of its test targets."""
     r = run.recipe
-    labels = keep = test_labels = weights = None
+    labels = keep = test_labels = weights = centres = None
     if method.head is not None:
         edges = make_edges(dataset.train.y, method.head.num_classes, method.head.binning)
         labels = assign_labels(dataset.train.y, edges)
+        if method.predicts_from_classes:
+            centres = bin_centres(edges)
         test_labels = assign_labels(dataset.test.y, edges)
         if method.head.binning == "equal":
             keep = keep_probabilities(labels, edges.size - 1)
@@ -83,7 +85,8 @@ def member_for(run: Run, method: Method, dataset: Dataset) -> tuple[Member, np.n
     member = Member(x=dataset.train.x, y=dataset.train.y,
                     lam=method.lam, lr=r.lr,
                     weight_decay=weight_decay, init_seed=r.model_seed,
-                    order_seed=order_seed, labels=labels, keep=keep, weights=weights)
+                    order_seed=order_seed, labels=labels, keep=keep, weights=weights,
+                    centres=centres)
     return member, test_labels
 
 

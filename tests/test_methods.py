@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.binning import assign_labels, keep_probabilities, make_edges
+from analysis.binning import assign_labels, bin_centres, keep_probabilities, make_edges
 from analysis.errors import ConfigError
 from simulate.methods import (
     CROSS_ENTROPY,
@@ -77,9 +77,10 @@ def _members(method: Method, count: int = 3) -> list[Member]:
             if method.head.binning == "equal":
                 keep = keep_probabilities(labels, edges.size - 1)
         weights = method.weighting.weights(y) if method.weighting is not None else None
+        centres = bin_centres(edges) if method.predicts_from_classes else None
         members.append(Member(x=x, y=y, lam=(2.0, 5.0, 0.5)[index], lr=5e-3, weight_decay=1e-3,
                               init_seed=index, order_seed=(index, 9), labels=labels, keep=keep,
-                              weights=weights))
+                              weights=weights, centres=centres))
     return members
 
 
@@ -89,7 +90,11 @@ def _max_relative_error(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> f
 
 
 @pytest.mark.parametrize("fused", [True, False], ids=["fused-update", "masked-update"])
-@pytest.mark.parametrize("method", [HUBER_CE, L1_BRIER_WEIGHTED, WEIGHTED_MSE, METHODS["lds"]],
+@pytest.mark.parametrize("method", [HUBER_CE, L1_BRIER_WEIGHTED, WEIGHTED_MSE, METHODS["lds"],
+                                    METHODS["bmc"], METHODS["huber"],
+                                    METHODS["regcls_lds"].configured(num_classes=6),
+                                    METHODS["regcls_bmc"].configured(num_classes=6),
+                                    METHODS["hlgauss"].configured(num_classes=6)],
                          ids=lambda m: m.name)
 def test_a_method_defined_here_trains_in_the_engine_as_in_the_reference(method, fused):
     members = _members(method)
@@ -139,7 +144,11 @@ def test_hand_written_gradients_equal_autograd():
 
 
 def test_registry_and_configuration():
-    assert list(METHODS) == ["reg", "regcls", "lamreg", "lds"]
+    assert list(METHODS) == ["reg", "regcls", "lamreg", "lds", "bmc", "regcls_lds", "regcls_bmc",
+                             "hlgauss", "l1", "huber"]
+    # --loss applies to the MSE methods only: l1, huber and bmc keep their own loss.
+    assert get_method("huber").configured(regression="l1").regression.name == "huber"
+    assert get_method("bmc").configured(regression="l1").regression.name == "bmc"
     assert get_method("reg+cls") is METHODS["regcls"]  # the old real-data spelling
     assert parse_methods("reg, regcls,reg") == ("reg", "regcls")
     method = get_method("regcls").configured(num_classes=64, binning="equal", lam=100.0,
@@ -256,3 +265,79 @@ def test_lds_weights_favour_rare_targets_and_average_one():
     assert weights.mean() == pytest.approx(1.0)
     dense, rare = weights[(skewed > 0.42) & (skewed < 0.48)], weights[skewed > 0.8]
     assert rare.min() > 5 * dense.max()
+
+
+def test_balanced_mse_matches_its_definition_and_its_gradient():
+    """BMC by hand: for sample i, −log softmax_j(−(p_i − y_j)²/2σ²)[i] · 2σ², averaged; and
+    the engine's autograd gradient at the outputs equals a central difference."""
+    from simulate.methods import BMC, BMC_SIGMA, huber
+
+    rng = np.random.default_rng(5)
+    prediction = rng.normal(size=(2, 7))
+    target = rng.normal(size=(2, 7))
+    expected = []
+    for p, y in zip(prediction, target, strict=True):
+        logits = -(p[:, None] - y[None, :]) ** 2 / (2 * BMC_SIGMA ** 2)
+        log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        expected.append(-np.mean(np.diag(log_softmax)) * 2 * BMC_SIGMA ** 2)
+    value = BMC.value(torch.as_tensor(prediction), torch.as_tensor(target)).numpy()
+    np.testing.assert_allclose(value, expected, rtol=1e-12)
+    grad = BMC.output_gradient(torch.as_tensor(prediction), torch.as_tensor(target), 3.0)
+    step = 1e-6
+    bumped = prediction.copy()
+    bumped[1, 4] += step
+    lowered = prediction.copy()
+    lowered[1, 4] -= step
+    numeric = 3.0 * (BMC.value(torch.as_tensor(bumped), torch.as_tensor(target))[1]
+                     - BMC.value(torch.as_tensor(lowered), torch.as_tensor(target))[1]) / (2 * step)
+    assert float(grad[1, 4]) == pytest.approx(float(numeric), rel=1e-6)
+    # Huber is quadratic within δ = 1 and linear beyond, on arrays and tensors alike.
+    errors = np.array([-3.0, -0.5, 0.0, 0.4, 2.0])
+    np.testing.assert_allclose(huber(errors), [2.5, 0.125, 0.0, 0.08, 1.5])
+    np.testing.assert_allclose(huber(torch.as_tensor(errors)).numpy(), huber(errors))
+    with pytest.raises(ConfigError, match="no per-sample weights"):
+        BMC.value(torch.as_tensor(prediction), torch.as_tensor(target), torch.ones(2, 7))
+
+
+def test_hl_gauss_targets_loss_and_class_prediction():
+    from simulate.methods import HL_GAUSS_SIGMA_BINS, hl_gauss, hl_gauss_targets
+
+    table = hl_gauss_targets(8)
+    np.testing.assert_allclose(table.sum(axis=1), 1.0, rtol=1e-12)
+    assert all(row.argmax() == i for i, row in enumerate(table))
+    # Away from the ends a row is the Gaussian's mass per bin: bin l ± 1 holds
+    # Φ(1.5/σ) − Φ(0.5/σ) before renormalization.
+    from scipy.stats import norm
+
+    inner = norm.cdf(1.5 / HL_GAUSS_SIGMA_BINS) - norm.cdf(0.5 / HL_GAUSS_SIGMA_BINS)
+    assert table[4, 5] / table[4].sum() == pytest.approx(inner / (1 - 2 * norm.cdf(
+        -4.5 / HL_GAUSS_SIGMA_BINS)), rel=1e-3)
+    rng = np.random.default_rng(2)
+    logits = torch.as_tensor(rng.normal(size=(2, 5, 8)))
+    labels = torch.as_tensor([[0, 3, -1, 7, 2], [1, 1, 1, -1, -1]])
+    expected = []
+    for lg, lb in zip(logits.numpy(), labels.numpy(), strict=True):
+        log_p = lg - np.log(np.exp(lg).sum(axis=1, keepdims=True))
+        terms = [-(table[c] * log_p[i]).sum() for i, c in enumerate(lb) if c >= 0]
+        expected.append(np.mean(terms))
+    np.testing.assert_allclose(hl_gauss(logits, labels).numpy(), expected, rtol=1e-12)
+    # The engine predicts the expected bin centre, as the reference model's heads give it.
+    method = METHODS["hlgauss"].configured(num_classes=6)
+    members = _members(method, 2)
+    architecture = Architecture((6, 15), 6)
+    config = TrainConfig("adam", epochs=1, batch_size=64)
+    population = Population(architecture, config, members, method, dtype="float64")
+    population.train()
+    predictions, _ = population.predict([m.x for m in members])
+    from simulate.reference import ReferenceMLP
+
+    for i, member in enumerate(members):
+        model = ReferenceMLP(architecture).to(torch.float64)
+        model.load(population.parameters()[i])
+        with torch.no_grad():
+            _, logits = model(torch.as_tensor(member.x).unsqueeze(1))
+            by_hand = method.class_prediction(logits, torch.as_tensor(member.centres))
+        np.testing.assert_allclose(predictions[i], by_hand.numpy().ravel(), rtol=1e-10)
+        assert member.y.min() <= predictions[i].min() and predictions[i].max() <= member.y.max()
+    with pytest.raises(ConfigError, match="uniform bins"):
+        METHODS["hlgauss"].configured(binning="equal")
