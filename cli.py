@@ -534,6 +534,36 @@ def realdata_run(dataset, csv_path, target, features, drop, seeds, log_target, n
                f"-> {out_dir}; next: clsreg realdata report {out_dir}")
 
 
+@realdata.command("methods")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--metric", type=click.Choice(["mse", "mae", "gm"]), default="mse",
+              show_default=True, help="Metric of the overall balanced-test comparison.")
+def realdata_methods(out_dir, metric) -> None:
+    """Every method against reg and against reg+cls, overall, per experiment (each step of a
+    series); Holm over every row; writes DIR/methods.csv.
+
+    \b
+    Example:
+      clsreg realdata series --dataset diamonds --seeds 10 \\
+          --methods reg,regcls,lds,bmc,hlgauss,regcls_lds,regcls_bmc --out runs/d
+      clsreg realdata methods runs/d
+    """
+    from analysis.files import atomic_path
+    from realdata.report import load_runs, methods_table
+
+    table = methods_table(load_runs(out_dir), metric)
+    path = Path(out_dir) / "methods.csv"
+    with atomic_path(path) as temporary:
+        table.to_csv(temporary, index=False, float_format="%.6g")
+    shown = table.assign(
+        change=[f"{100 * v:+.1f}%" for v in table["rel_change"]],
+        ci=[f"[{100 * a:+.1f}, {100 * b:+.1f}]" for a, b in zip(table["ci_low"],
+                                                                 table["ci_high"], strict=True)])
+    click.echo(shown[["dataset", "sampling", "versus", "method", "change", "ci",
+                      "p_sample_holm", "p_seed_t_holm", "seeds_won"]].to_string(index=False))
+    click.echo(f"-> {path}")
+
+
 @realdata.command("report")
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 def realdata_report(out_dir) -> None:

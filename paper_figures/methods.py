@@ -28,8 +28,9 @@ def plot_methods(rows: list[dict], path: Path) -> list[Path]:
             i, j = methods.index(r["method"]), cells.index((r["setting"], r["sampling"]))
             grid[i, j] = r["rel_change"]
             star = "*" if r["p_seed_holm"] < 0.05 else ""
+            dark = abs(r["rel_change"]) > 0.6 * LIMIT
             axis.text(j, i, f"{100 * r['rel_change']:+.0f}{star}", ha="center", va="center",
-                      fontsize=7)
+                      fontsize=7, color="white" if dark else "black")
         image = axis.imshow(np.clip(grid, -LIMIT, LIMIT), cmap="RdBu_r", vmin=-LIMIT,
                             vmax=LIMIT, aspect="auto")
         axis.set_xticks(range(len(cells)), [f"{s}\n{m}" for s, m in cells], fontsize=7)

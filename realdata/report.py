@@ -22,7 +22,7 @@ text; the figures are drawn by :mod:`paper_figures.realdata_errors`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -249,3 +249,33 @@ def figure_stem(run: ExperimentRuns, runs: list[ExperimentRuns]) -> str:
     """``errors_per_bin_<sampling>``, with the method when the folder holds several."""
     several = len({r.method for r in runs}) > 1
     return f"errors_per_bin_{run.config['sampling']}" + (f"_{run.method}" if several else "")
+
+
+def methods_table(runs: list[ExperimentRuns], metric: str = "mse") -> pd.DataFrame:
+    """Every method against reg and against regcls (``versus``), overall, per experiment (one
+    sampling of a series, or one table), through :func:`compare_shot`; Holm over every row.
+    ``baseline`` and ``candidate`` are the two metric values."""
+    rows = []
+    for experiment in dict.fromkeys(r.experiment for r in runs):
+        group = [r for r in runs if r.experiment == experiment]
+        predictions = {m: p for r in group for m, p in r.prediction.items()}
+        first = group[0]
+        everything = np.ones(first.target.size, bool)
+        for baseline in ("reg", "regcls"):
+            if baseline not in predictions:
+                continue
+            for method in predictions:
+                if method in (baseline, BASELINE_METHOD):
+                    continue
+                pair = replace(first, method=method,
+                               prediction={BASELINE_METHOD: predictions[baseline],
+                                           method: predictions[method]})
+                rows.append({"dataset": first.config["dataset"],
+                             "sampling": first.config["sampling"], "versus": baseline,
+                             "method": method, "metric": metric,
+                             **compare_shot(pair, everything, metric)})
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        table["p_sample_holm"] = holm(table["p_sample"].to_numpy())
+        table["p_seed_t_holm"] = holm(table["p_seed_t"].to_numpy())
+    return table

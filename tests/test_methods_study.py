@@ -83,3 +83,13 @@ def test_real_data_runs_every_method(tmp_path):
     assert report.exit_code == 0, report.output
     for method in METHOD_STUDY[1:]:
         assert method in report.output
+    table = CliRunner().invoke(cli, ["realdata", "methods", str(tmp_path / "wage")])
+    assert table.exit_code == 0, table.output
+    import pandas as pd
+
+    rows = pd.read_csv(tmp_path / "wage" / "methods.csv")
+    assert len(rows) == (len(METHOD_STUDY) - 1) + (len(METHOD_STUDY) - 2)
+    # Against regcls, the baseline value is regcls's own overall MSE against reg.
+    regcls_mse = rows[(rows["versus"] == "reg") & (rows["method"] == "regcls")]["candidate"]
+    versus_regcls = rows[rows["versus"] == "regcls"]["baseline"]
+    assert np.allclose(versus_regcls, regcls_mse.item())

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LONG = ("--preset paper", "--preset controls", "--executor ray", "realdata series",
+LONG = ("--preset paper", "--preset controls", "--preset methods", "--executor ray",
+        "realdata series",
         "reproduce", "figures all", "--dataset hotel_rates", "realdata report runs/hotel")
 
 
