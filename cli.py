@@ -422,9 +422,9 @@ def figures_theory(out_dir, store_dir) -> None:
     results = Results()
     if store_dir is not None:
         results = Results(sim=Path(store_dir))
-        from simulate.theory_check import measured_pairs
+        from simulate.theory_check import store_pairs
 
-        measured_pairs(store_dir)  # a bad store fails before any figure is drawn
+        store_pairs(store_dir)  # a bad store fails before any figure is drawn
         names.append("theory_predicted_vs_measured")
     _draw(names, results, out_dir)
     for path in plot_sigma_sensitivity(sigma_sensitivity(functions=(0, 1, 2)),

@@ -29,23 +29,17 @@ def checks(results: Results) -> list:
     return found
 
 
-def _ci(low: float, high: float) -> str:
-    return f"[{low:.2f}, {high:.2f}]" if low == low else "—"
-
-
-def _num(value: float) -> str:
-    return f"{value:.2f}" if value == value else "—"
-
-
 def build(results: Results) -> Table:
+    from simulate.theory_check import ci_text, number_text
+
     rows = []
     for result in checks(results):
         for r in result.rows:
             rows.append([WHAT[r.target], r.regime, r.group, str(r.num_cells),
-                         f"{r.spearman:.2f} {_ci(r.spearman_low, r.spearman_high)}",
+                         f"{r.spearman:.2f} {ci_text(r.spearman_low, r.spearman_high)}",
                          p_value(r.p_value),
-                         f"{r.kendall:.2f} {_ci(r.kendall_low, r.kendall_high)}",
-                         _num(r.ceiling), _num(r.share_of_ceiling),
+                         f"{r.kendall:.2f} {ci_text(r.kendall_low, r.kendall_high)}",
+                         number_text(r.ceiling), number_text(r.share_of_ceiling),
                          "yes" if r.theory_applies else "no (OOD breaks label shift)"])
     return Table("table_theory_check", "Theory against simulation", COLUMNS, rows,
                  "Per cell (dataset recipe and class setup, seeds averaged): the predicted "

@@ -37,7 +37,7 @@ from realdata.cv_sigma import cross_validated_sigma
 from realdata.datasets import Table
 from realdata.experiment import Prepared, make_config, prepare, run
 from realdata.imbalance import prepare_series, run_series
-from realdata.report import experiment_table, load_runs
+from realdata.report import ExperimentRuns, compare_shot, load_runs
 
 CALIBRATION_TABLES = ("hotel_rates", "cps1988", "computers", "txhousing", "tenmilerace",
                       "gapminder", "deliveries", "wage")
@@ -69,12 +69,10 @@ def predict_table(prepared: Prepared, table: Table) -> dict:
             "predicted_change": report.predicted_rel_change}
 
 
-def measured_change(out_dir: Path, sampling: str | None = None) -> dict:
-    """Overall balanced-test MSE change of the stored experiment (one sampling of a series)."""
-    runs = [r for r in load_runs(out_dir) if sampling is None
-            or r.config["sampling"] == sampling]
-    table = experiment_table(runs[0])
-    row = table[(table["shot"] == "overall") & (table["metric"] == "mse")].iloc[0]
+def measured_change(runs: ExperimentRuns) -> dict:
+    """Overall balanced-test MSE change of one stored experiment (``realdata report``'s
+    overall MSE cell)."""
+    row = compare_shot(runs, np.ones(runs.target.size, bool), "mse")
     return {"measured_change": float(row["rel_change"]), "ci_low": float(row["ci_low"]),
             "ci_high": float(row["ci_high"]), "p_seed": float(row["p_seed_t"]),
             "n_seeds": int(row["n_seeds"])}
@@ -91,7 +89,7 @@ def table_points(names: tuple[str, ...], role: str, runs_dir: Path, seeds: int =
         run(prepared, seeds, runs_dir / name, progress=progress)
         points.append({"role": role, "source": "table", "name": name,
                        **predict_table(prepared, table),
-                       **measured_change(runs_dir / name)})
+                       **measured_change(load_runs(runs_dir / name)[0])})
     return points
 
 
@@ -103,9 +101,10 @@ def series_points(runs_dir: Path, seeds: int = SEEDS, progress: bool = True,
     steps = prepare_series(config)
     out = runs_dir / f"{SERIES_DATASET}_series"
     run_series(steps, seeds, out, progress=progress)
+    runs = {r.config["sampling"]: r for r in load_runs(out)}
     return [{"role": "calibration", "source": "series",
              "name": f"{SERIES_DATASET}/{step.config.sampling}",
-             **predict_table(step, table), **measured_change(out, step.config.sampling)}
+             **predict_table(step, table), **measured_change(runs[step.config.sampling])}
             for step in steps]
 
 
@@ -114,11 +113,16 @@ def one_d_points(store_dir: Path, num_classes: int = ONE_D_CLASSES,
     """The paper grid's clean and noisy cells at ``num_classes`` uniform bins."""
     from analysis.vocabulary import LABEL_SHIFT_SETTINGS, SAMPLINGS
     from simulate.report import stat_row
-    from simulate.theory_check import attach_predictions, measured_pairs, uniform_rmse
+    from simulate.theory_check import (
+        attach_predictions,
+        store_pairs,
+        theory_records,
+        uniform_rmse,
+    )
 
-    pairs = [p for p in measured_pairs(store_dir) if p["num_classes"] == num_classes
+    pairs = [p for p in store_pairs(store_dir) if p["num_classes"] == num_classes
              and p["binning"] == "uniform" and p["setting"] in LABEL_SHIFT_SETTINGS]
-    rows = attach_predictions(pairs, uniform_rmse(store_dir), workers=workers)
+    rows = attach_predictions(pairs, uniform_rmse(theory_records(store_dir)), workers=workers)
     points = []
     for setting in LABEL_SHIFT_SETTINGS:
         for sampling in SAMPLINGS:

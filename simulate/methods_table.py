@@ -13,38 +13,24 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
 from analysis.errors import InputError
 from analysis.files import atomic_path
 from analysis.vocabulary import BASELINE_METHOD, SAMPLINGS, SETTINGS
-from simulate.compare import pair_runs
-from simulate.grid import sim_identity
-from simulate.report import add_holm, format_rows, load_records, stat_row
+from simulate.report import add_holm, format_rows, load_records, paired_cells, stat_row
 
 BASELINES = (BASELINE_METHOD, "regcls")
-SIGNIFICANT = 0.05
 
 
 def _compare(records: list[dict], baseline: str, num_resamples: int) -> list[dict]:
     # Against regcls, reg itself is left out: it is the reg row's inverse.
     methods = sorted({r["config"]["model"] for r in records} - {baseline, BASELINE_METHOD})
-    pairing = pair_runs(records, sim_identity, baseline,
-                        None if baseline == BASELINE_METHOD else methods)
-    groups: dict[tuple, list[tuple[float, float, int]]] = defaultdict(list)
-    for pair in pairing.pairs:
-        c = pair.candidate["config"]
-        key = (c["setting"], c["sampling"], pair.identity.method)
-        groups[key].append((float(pair.baseline["metrics"]["test_mse"]),
-                            float(pair.candidate["metrics"]["test_mse"]), int(c["data_seed"])))
-    rows = []
-    for (setting, sampling, method), values in groups.items():
-        pairs = np.array(values, dtype=np.float64)
-        rows.append({"setting": setting, "sampling": sampling, "method": method,
-                     "baseline": baseline,
-                     **stat_row(pairs[:, 0], pairs[:, 1], pairs[:, 2].astype(np.int64),
-                                num_resamples, ("mse_baseline", "mse_method"))})
-    return rows
+    if baseline != BASELINE_METHOD and not methods:
+        return []
+    cells = paired_cells(records, None if baseline == BASELINE_METHOD else methods, baseline)
+    return [{"setting": cell.setting, "sampling": cell.sampling, "method": cell.method,
+             "baseline": baseline,
+             **stat_row(cell.baseline, cell.candidate, cell.seeds, num_resamples,
+                        ("mse_baseline", "mse_method"))} for cell in cells]
 
 
 def methods_rows(records: list[dict], num_resamples: int = 10_000) -> list[dict]:

@@ -64,11 +64,12 @@ def load_records(directory: Path) -> list[dict]:
     return records
 
 
-def pair_records(records: list[dict], methods: list[str] | None = None) -> Pairing:
+def pair_records(records: list[dict], methods: list[str] | None = None,
+                 baseline: str = BASELINE_METHOD) -> Pairing:
     """Every method run of ``records`` paired with its baseline run."""
-    pairing = pair_runs(records, sim_identity, BASELINE_METHOD, methods)
+    pairing = pair_runs(records, sim_identity, baseline, methods)
     if not pairing.pairs:
-        raise InputError(f"no method run has a paired {BASELINE_METHOD} run in this store")
+        raise InputError(f"no method run has a paired {baseline} run in this store")
     return pairing
 
 
@@ -82,9 +83,11 @@ def _value(config: dict, name: str):
     return tuple(value) if isinstance(value, list) else value
 
 
-def paired_cells(records: list[dict]) -> list[Cell]:
-    """Group the method runs into cells, each with the test MSE of its paired baseline runs."""
-    pairing = pair_records(records)
+def paired_cells(records: list[dict], methods: list[str] | None = None,
+                 baseline: str = BASELINE_METHOD) -> list[Cell]:
+    """Group the method runs into cells, each with the test MSE of its paired baseline runs
+    (``baseline``: reg unless another method is the reference)."""
+    pairing = pair_records(records, methods, baseline)
     candidates = [p.candidate["config"] for p in pairing.pairs]
     varying = [f for f in OPTIONAL_CELL_FIELDS
                if len({(c["setting"], str(_value(c, "model" if f == "method" else f)))

@@ -59,7 +59,8 @@ DEFAULT_PREDICTOR = {"excess": "excess_mse", "gain": "predicted_benefit"}
 CALIBRATION_BINS = 10
 
 
-def _records(store_dir: Path) -> list[dict]:
+def theory_records(store_dir: Path) -> list[dict]:
+    """The 1D rows of a store, read once; only a clsreg-protocol store can be checked."""
     with ResultsStore(store_dir, create=False) as store:
         records = store.records(SIM_KIND)
     if not records:
@@ -93,10 +94,10 @@ def describe_regime(regime: tuple, varying: set[str] | None = None) -> str:
     return ", ".join(parts) or "the store's recipe"
 
 
-def measured_pairs(store_dir: Path, method: str = "regcls") -> list[dict]:
-    """Paired (baseline, ``method``) test MSEs: one row per pair, its dataset, seed, class
-    setup and regime (the method's λ included; reg's own regime for the σ)."""
-    records = _records(store_dir)
+def measured_pairs(records: list[dict], method: str = "regcls") -> list[dict]:
+    """Paired (baseline, ``method``) test MSEs of :func:`theory_records`: one row per pair,
+    its dataset, seed, class setup and regime (the method's λ included; reg's own regime
+    for the σ)."""
     pairing = pair_runs(records, sim_identity, BASELINE_METHOD, [method])
     rows = []
     for pair in pairing.pairs:
@@ -108,17 +109,31 @@ def measured_pairs(store_dir: Path, method: str = "regcls") -> list[dict]:
                      "regime": regime_of(config), "sigma_regime": regime_of(base, 0.0),
                      "reg_mse": reg, "regcls_mse": cand, "measured": reg - cand,
                      "measured_rel": (reg - cand) / reg})
-    if not rows:
-        raise InputError(f"results store {store_dir} has no complete {BASELINE_METHOD} / "
-                         f"{method} pairs")
     return rows
 
 
-def measured_excess(store_dir: Path) -> list[dict]:
+def _nothing_measured(store_dir: Path, target: str, method: str) -> InputError:
+    if target == "gain":
+        return InputError(f"results store {store_dir} has no complete {BASELINE_METHOD} / "
+                          f"{method} pairs")
+    return InputError(f"results store {store_dir} has no {BASELINE_METHOD} runs on both "
+                      "uniform and imbalanced data of one function and seed: the excess "
+                      "MSE cannot be measured (try --target gain)")
+
+
+def store_pairs(store_dir: Path, method: str = "regcls") -> list[dict]:
+    """:func:`measured_pairs` of a store; an error naming it when there is no pair."""
+    rows = measured_pairs(theory_records(store_dir), method)
+    if not rows:
+        raise _nothing_measured(store_dir, "gain", method)
+    return rows
+
+
+def measured_excess(records: list[dict]) -> list[dict]:
     """The plain regressor's excess balanced MSE under imbalance, one row per imbalanced run:
     its MSE minus that of the uniform-data run of the same setting, function, seeds and
     regime (rows without such a run are left out)."""
-    records = [r for r in _records(store_dir) if r["config"].get("model") == BASELINE_METHOD
+    records = [r for r in records if r["config"].get("model") == BASELINE_METHOD
                and not r["metrics"].get("diverged")]
 
     def twin(config: dict) -> tuple:
@@ -142,10 +157,10 @@ def measured_excess(store_dir: Path) -> list[dict]:
     return rows
 
 
-def uniform_rmse(store_dir: Path) -> dict[tuple, float]:
+def uniform_rmse(records: list[dict]) -> dict[tuple, float]:
     """Plain-regression test RMSE on uniform data per (regime, setting, function): σ-from."""
     values: dict[tuple, list[float]] = defaultdict(list)
-    for record in _records(store_dir):
+    for record in records:
         config = _config(record)
         if (config.get("model") == BASELINE_METHOD and config["sampling"] == "uniform"
                 and not record["metrics"].get("diverged")):
@@ -157,7 +172,7 @@ def uniform_rmse(store_dir: Path) -> dict[tuple, float]:
 def measured_uniform_rmse(store_dir: Path) -> dict[tuple[str, int], float]:
     """σ-from for ``theory predict``: uniform reg RMSE per (setting, function), regimes pooled."""
     values: dict[tuple[str, int], list[float]] = defaultdict(list)
-    for (_, setting, function), rmse in uniform_rmse(store_dir).items():
+    for (_, setting, function), rmse in uniform_rmse(theory_records(store_dir)).items():
         values[(setting, function)].append(rmse ** 2)
     return {key: math.sqrt(float(np.mean(v))) for key, v in values.items()}
 
@@ -431,13 +446,11 @@ def run_check(store_dir: Path, target: str = "excess", method: str = "regcls",
     is given; the candidates table also tries the other σ)."""
     if target not in TARGETS:
         raise InputError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
-    rows = measured_excess(store_dir) if target == "excess" else measured_pairs(store_dir,
-                                                                                  method)
+    records = theory_records(store_dir)
+    rows = measured_excess(records) if target == "excess" else measured_pairs(records, method)
     if not rows:
-        raise InputError(f"results store {store_dir} has no {BASELINE_METHOD} runs on both "
-                         "uniform and imbalanced data of one function and seed: the excess "
-                         "MSE cannot be measured (try --target gain)")
-    measured_sigma = uniform_rmse(store_dir)
+        raise _nothing_measured(store_dir, target, method)
+    measured_sigma = uniform_rmse(records)
     fraction = DEFAULT_SIGMA_FRACTION if sigma_fraction is None else sigma_fraction
     main = attach_predictions(rows, None if sigma_fraction is not None else measured_sigma,
                               fraction, workers)
@@ -458,11 +471,13 @@ def run_check(store_dir: Path, target: str = "excess", method: str = "regcls",
                        shares=variance_shares(main), cells=cells)
 
 
-def _ci(low: float, high: float) -> str:
+def ci_text(low: float, high: float) -> str:
+    """A correlation's CI, two decimals ("—" when undefined)."""
     return f"[{low:.2f}, {high:.2f}]" if math.isfinite(low) else "—"
 
 
-def _num(value: float, digits: int = 2) -> str:
+def number_text(value: float, digits: int = 2) -> str:
+    """A correlation-scale number, fixed decimals ("—" when undefined)."""
     return f"{value:.{digits}f}" if math.isfinite(value) else "—"
 
 
@@ -477,9 +492,9 @@ def format_check(result: TheoryCheck) -> str:
              f"{result.sigma_source}.", ""]
     lines.append(tabulate(
         [(r.regime, r.group, r.num_cells, r.num_runs,
-          f"{r.spearman:.2f} {_ci(r.spearman_low, r.spearman_high)}", f"{r.p_value:.2g}",
-          f"{r.kendall:.2f} {_ci(r.kendall_low, r.kendall_high)}", _num(r.split_half),
-          _num(r.reliability), _num(r.ceiling), _num(r.share_of_ceiling),
+          f"{r.spearman:.2f} {ci_text(r.spearman_low, r.spearman_high)}", f"{r.p_value:.2g}",
+          f"{r.kendall:.2f} {ci_text(r.kendall_low, r.kendall_high)}", number_text(r.split_half),
+          number_text(r.reliability), number_text(r.ceiling), number_text(r.share_of_ceiling),
           "yes" if r.theory_applies else "NO")
          for r in result.rows],
         headers=["regime", "cells", "n", "runs", "Spearman ρ [95% CI]", "p",
@@ -492,8 +507,8 @@ def format_check(result: TheoryCheck) -> str:
     lines.append(f"What was tried ({POOLED} pooled):")
     lines.append(tabulate(
         [(r.regime, r.form, r.predictor, r.num_cells,
-          f"{r.spearman:.2f} {_ci(r.spearman_low, r.spearman_high)}",
-          _num(r.ceiling), _num(r.share_of_ceiling)) for r in result.candidates],
+          f"{r.spearman:.2f} {ci_text(r.spearman_low, r.spearman_high)}",
+          number_text(r.ceiling), number_text(r.share_of_ceiling)) for r in result.candidates],
         headers=["regime", "measured", "predictor", "cells", "Spearman ρ [95% CI]", "ceiling",
                  "ρ/ceiling"]))
     if result.calibration:
@@ -501,7 +516,7 @@ def format_check(result: TheoryCheck) -> str:
                   "of the prediction; every regime together):"]
         lines.append(tabulate(
             [(r["decile"], r["num_cells"], f"{r['predicted_mean']:.4g}",
-              f"{r['measured_mean']:.4g}", _ci(r["ci_low"], r["ci_high"]))
+              f"{r['measured_mean']:.4g}", ci_text(r["ci_low"], r["ci_high"]))
              for r in result.calibration],
             headers=["decile", "cells", "predicted mean", "measured mean", "95% CI"]))
     if result.shares:

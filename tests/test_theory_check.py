@@ -20,6 +20,7 @@ from simulate.theory_check import (
     measured_excess,
     measured_pairs,
     run_check,
+    theory_records,
     uniform_rmse,
 )
 from simulate.theory_link import target_model
@@ -75,26 +76,28 @@ def store(tmp_path_factory):
 
 
 def test_measurements_are_read_from_the_store(store):
-    excess = measured_excess(store)
+    records = theory_records(store)
+    excess = measured_excess(records)
     assert len(excess) == len(SAMPLINGS) * len(FUNCTIONS) * len(SEEDS)
     row = excess[0]
     assert row["measured"] == pytest.approx(row["reg_mse"] - row["uniform_mse"], abs=1e-12)
     assert row["measured_rel"] == pytest.approx(row["reg_mse"] / row["uniform_mse"] - 1)
-    pairs = measured_pairs(store)
+    pairs = measured_pairs(records)
     assert len(pairs) == len(excess) and all(p["num_classes"] == 16 for p in pairs)
-    sigma = uniform_rmse(store)
+    sigma = uniform_rmse(records)
     assert sorted(sigma.values()) == pytest.approx(sorted(math.sqrt(v)
                                                           for v in UNIFORM_MSE.values()))
 
 
 def test_predictions_use_the_stores_sigma(store):
-    rows = attach_predictions(measured_excess(store), uniform_rmse(store))
+    records = theory_records(store)
+    rows = attach_predictions(measured_excess(records), uniform_rmse(records))
     for row in rows:
         assert row["sigma_source"] == "store"
         assert row["sigma"] == pytest.approx(math.sqrt(UNIFORM_MSE[row["function"]]))
         # The store was built as 2 × the predicted excess: recovered to quadrature precision.
         assert row["measured"] == pytest.approx(2 * row["excess_mse"], rel=1e-9)
-    fallback = attach_predictions(measured_excess(store)[:2], None, sigma_fraction=0.1)
+    fallback = attach_predictions(measured_excess(records)[:2], None, sigma_fraction=0.1)
     assert all(r["sigma_source"] == "fraction" for r in fallback)
 
 
@@ -127,7 +130,7 @@ def test_check_command_and_bad_stores(store, tmp_path):
     empty = tmp_path / "empty"
     ResultsStore(empty).close()
     with pytest.raises(InputError, match="holds no"):
-        measured_pairs(empty)
+        theory_records(empty)
 
 
 def test_split_half_reliability_matches_classical_test_theory():
