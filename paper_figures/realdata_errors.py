@@ -48,7 +48,8 @@ def plot_error_per_bin(runs, path_without_suffix: Path, formats=FORMATS) -> list
     top.set_title(f"{config['dataset']} ({config['sampling']}), {len(runs.seeds)} seeds, "
                   f"{config['per_bin']} test rows per bin", fontsize=10)
     top.legend(frameon=False)
-    shots = bin_shots(train_counts, config["shots"]["many"], config["shots"]["few"])
+    shots = (arrays["bin_shot"] if "bin_shot" in arrays  # NYUD2-DIR's fixed bin lists
+             else bin_shots(train_counts, config["shots"]["many"], config["shots"]["few"]))
     widths = np.diff(shot_edges)
     for shot, color in SHOT_COLORS.items():
         keep = (shots == shot) & (train_counts > 0)

@@ -36,7 +36,7 @@ from analysis.vocabulary import BASELINE_METHOD, REAL_KIND
 from simulate.compare import pair_runs
 from simulate.store import ResultsStore
 
-from .evaluate import METRICS, SHOTS, metric_from_losses, per_sample_loss
+from .evaluate import HIGHER_IS_BETTER, METRICS, SHOTS, metric_from_losses, per_sample_terms
 from .experiment import REAL_SAMPLINGS, real_identity
 
 
@@ -99,7 +99,11 @@ def relative_change_ci(reg_terms: np.ndarray, cls_terms: np.ndarray, metric: str
     MAE and MSE are means of the terms, so this is the shared ratio bootstrap. GM's change
     is ``exp(mean(d)) − 1`` with ``d`` the per-sample log-error differences: the shared
     bootstrap of ``mean(1 + d) / mean(1) − 1 = mean(d)`` gives its CI on the log scale.
+    RMSE is √(mean e²), so its change is √(1 + MSE change) − 1, a monotone map of the CI.
     """
+    if metric == "rmse":
+        low, high = bootstrap_rel_change_ci(reg_terms, cls_terms, seed=seed)
+        return math.sqrt(1.0 + low) - 1.0, math.sqrt(1.0 + high) - 1.0
     if metric != "gm":
         return bootstrap_rel_change_ci(reg_terms, cls_terms, seed=seed)
     difference = np.asarray(cls_terms) - np.asarray(reg_terms)
@@ -110,8 +114,8 @@ def relative_change_ci(reg_terms: np.ndarray, cls_terms: np.ndarray, metric: str
 def compare_shot(runs: ExperimentRuns, mask: np.ndarray, metric: str) -> dict:
     """One cell of the table: ``metric`` on the test samples in ``mask``."""
     sides = (BASELINE_METHOD, runs.method)
-    errors = {m: runs.prediction[m][:, mask] - runs.target[mask] for m in sides}
-    terms = {m: per_sample_loss(errors[m], metric) for m in sides}
+    terms = {m: per_sample_terms(runs.prediction[m][:, mask], runs.target[mask], metric)
+             for m in sides}
     per_seed = {m: np.array([metric_from_losses(row, metric) for row in terms[m]])
                 for m in sides}
     pooled = {m: terms[m].mean(axis=0) for m in sides}
@@ -127,7 +131,8 @@ def compare_shot(runs: ExperimentRuns, mask: np.ndarray, metric: str) -> dict:
         "ci_low": ci[0], "ci_high": ci[1],
         "p_sample": wilcoxon_p(base, cand) if n else math.nan,
         "p_seed_t": paired_t_p(seed_base, seed_cand) if n else math.nan,
-        "seeds_won": int(np.sum(seed_cand < seed_base)) if n else 0,
+        "seeds_won": int(np.sum(seed_cand > seed_base if metric in HIGHER_IS_BETTER
+                                else seed_cand < seed_base)) if n else 0,
     }
 
 
@@ -136,7 +141,7 @@ def experiment_table(runs: ExperimentRuns) -> pd.DataFrame:
     rows = []
     for shot in SHOTS:
         mask = np.ones(runs.target.size, bool) if shot == "overall" else runs.shot == shot
-        for metric in METRICS:
+        for metric in runs.config.get("metrics", METRICS):
             rows.append({"experiment": runs.experiment, "dataset": runs.config["dataset"],
                          "sampling": runs.config["sampling"], "method": runs.method,
                          "shot": shot, "metric": metric,
@@ -201,6 +206,8 @@ def markdown_rows(table: pd.DataFrame, first: list[str], method: str) -> str:
 
 def _describe(runs: ExperimentRuns) -> str:
     c = runs.config
+    if "description" in c:  # an image or video benchmark describes itself
+        return f"{len(runs.seeds)} seeds, {c['description']}"
     train = c["train"]
     return (f"{len(runs.seeds)} seeds, {c['n_train']} train / {c['n_val']} val / "
             f"{c['n_test']} test rows ({c['per_bin']} per balanced bin), "
@@ -212,6 +219,30 @@ def _describe(runs: ExperimentRuns) -> str:
             f"{_number(c.get('train_imbalance_64', math.nan), 3)}.")
 
 
+def group_table(runs: list[ExperimentRuns]) -> pd.DataFrame:
+    """RMSE mean ± std over the groups (Breakfast: activities, one model each) per
+    experiment (split) and method: each group's RMSE pooled over its samples and averaged
+    over the seeds, then the mean and standard deviation across groups."""
+    rows, seen = [], set()
+    for run in runs:
+        if "group" not in run.arrays:
+            continue
+        groups = run.arrays["group"]
+        for method, prediction in run.prediction.items():
+            if (run.experiment, method) in seen:
+                continue
+            seen.add((run.experiment, method))
+            per_group = [np.mean([metric_from_losses(per_sample_terms(
+                seed_prediction[groups == g], run.target[groups == g], "rmse"), "rmse")
+                for seed_prediction in prediction]) for g in np.unique(groups)]
+            rows.append({"split": run.config["split"], "method": method,
+                         "groups": len(per_group), "seeds": len(run.seeds),
+                         "rmse_mean": float(np.mean(per_group)),
+                         "rmse_std": float(np.std(per_group, ddof=1)) if len(per_group) > 1
+                         else math.nan})
+    return pd.DataFrame(rows)
+
+
 def build_report(out_dir: str | Path) -> tuple[str, pd.DataFrame, list[ExperimentRuns]]:
     """Markdown text, the full summary table and the loaded runs of ``out_dir``."""
     runs = load_runs(out_dir)
@@ -221,6 +252,15 @@ def build_report(out_dir: str | Path) -> tuple[str, pd.DataFrame, list[Experimen
         parts += [f"## {run.label}", "", _describe(run), "",
                   markdown_rows(table, ["shot", "metric"], run.method), ""]
     summary = pd.concat(tables, ignore_index=True)
+    groups = group_table(runs)
+    if not groups.empty:
+        body = [[r.split, r.method, f"{r.rmse_mean:.4g} ± {_number(r.rmse_std)}", r.groups,
+                 r.seeds] for r in groups.itertuples()]
+        parts += ["## RMSE mean ± std over activities (one model each; seeds averaged)", "",
+                  tabulate(body, headers=["split", "method", "RMSE", "activities", "seeds"],
+                           tablefmt="github", disable_numparse=True), ""]
+    if "benchmark" in runs[0].config:  # a benchmark's experiments are not a series
+        return "\n".join(parts), summary, runs
     for method in dict.fromkeys(r.method for r in runs):
         picked = [i for i, r in enumerate(runs) if r.method == method]
         if len(picked) > 1:
