@@ -571,9 +571,13 @@ BENCHMARK_HELP = """Train every method on one real table or one image/video benc
               help="A local torchvision ResNet-50 state_dict to start from (never downloaded).")
 @click.option("--split", "splits", default="s1,s2,s3,s4", show_default=True,
               help="Breakfast splits, comma-separated.")
+@click.option("--angle-tail", type=FiniteFloatRange(min=1), default=100.0, show_default=True,
+              help="fashion-rotation: head:tail ratio of the training angles over 10° bins "
+                   "(1 = uniform training angles, the balanced control).")
 @_realdata_training_options(epochs_default=None)
 def realdata_run(dataset, csv_path, target, features, drop, seeds, log_target, data_dir,
-                 batch_size, limit, image_size, workers, weights, splits, num_classes,
+                 batch_size, limit, image_size, workers, weights, splits, angle_tail,
+                 num_classes,
                  binning, lam, epochs, lr, regression, device, methods, out_dir) -> None:
     from simulate.device import resolve_device
     from simulate.methods import parse_methods
@@ -584,8 +588,8 @@ def realdata_run(dataset, csv_path, target, features, drop, seeds, log_target, d
 
     if dataset in BENCHMARKS:
         _run_benchmark(dataset, data_dir, seeds or 5, batch_size, limit, image_size, workers,
-                       weights, splits, num_classes, binning, lam, epochs, lr, regression,
-                       device, chosen, out_dir)
+                       weights, splits, angle_tail, num_classes, binning, lam, epochs, lr,
+                       regression, device, chosen, out_dir)
         return
     if any(v is not None for v in (data_dir, batch_size, limit, image_size, weights)):
         raise click.UsageError("--data-dir, --batch-size, --limit, --image-size and --weights "
@@ -610,10 +614,11 @@ def realdata_run(dataset, csv_path, target, features, drop, seeds, log_target, d
 
 
 def _run_benchmark(dataset, data_dir, seeds, batch_size, limit, image_size, workers, weights,
-                   splits, num_classes, binning, lam, epochs, lr, regression, device, methods,
-                   out_dir) -> None:
+                   splits, angle_tail, num_classes, binning, lam, epochs, lr, regression,
+                   device, methods, out_dir) -> None:
     """``realdata run`` on an image or video benchmark."""
     from realdata.benchmarks import benchmark_config, run_benchmark, with_data_dir
+    from realdata.image_train import launched_ranks
 
     if dataset != "fashion-rotation" and data_dir is None:
         raise click.UsageError(f"--dataset {dataset} needs --data-dir (see --help for the "
@@ -622,11 +627,13 @@ def _run_benchmark(dataset, data_dir, seeds, batch_size, limit, image_size, work
         dataset, epochs=epochs, batch_size=batch_size, lr=lr, num_classes=num_classes,
         binning=binning, lam=lam, image_size=image_size, regression=regression, limit=limit,
         weights=None if weights is None else str(Path(weights).resolve()),
-        splits=tuple(s.strip() for s in splits.split(",") if s.strip()))
+        splits=tuple(s.strip() for s in splits.split(",") if s.strip()),
+        fashion_tail=angle_tail if dataset == "fashion-rotation" else None)
     config = with_data_dir(config, data_dir)
     counts = run_benchmark(config, seeds, out_dir, methods, device, workers)
-    click.echo(f"{dataset}: {counts['trained']} runs trained, {counts['skipped']} already "
-               f"stored -> {out_dir}; next: clsreg realdata report {out_dir}")
+    if launched_ranks().main:  # under torchrun, one summary line
+        click.echo(f"{dataset}: {counts['trained']} runs trained, {counts['skipped']} "
+                   f"already stored -> {out_dir}; next: clsreg realdata report {out_dir}")
 
 
 @realdata.command("make-fixture")

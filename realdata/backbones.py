@@ -24,9 +24,8 @@ from torch import nn
 from analysis.errors import InputError
 from simulate.heads import RegClsHeads
 
-from .models import RegClsModel, build_model
+from .models import CLASS_SEED_OFFSET, RegClsModel, build_model, seeded_heads
 
-CLASS_SEED_OFFSET = 1_000_003
 RESNET50_WIDTH = 2048
 RESNET50_STAGES = (256, 512, 1024, 2048)
 IMAGE_BACKBONES = ("resnet50", "small-cnn")
@@ -181,18 +180,7 @@ def build_image_model(
     else:
         features = SmallCNN(in_channels)
         width = features.out_features
-    return ImageRegCls(features, _seeded_heads(width, num_classes, seed))
-
-
-def _seeded_heads(width: int, num_classes: int, seed: int) -> RegClsHeads:
-    """Heads that continue the seed's stream for regression, and a class head of its own."""
-    regression = RegClsHeads(width, None)
-    if not num_classes:
-        return regression
-    torch.manual_seed(seed + CLASS_SEED_OFFSET)
-    heads = RegClsHeads(width, num_classes)
-    heads.regression.load_state_dict(regression.regression.state_dict())
-    return heads
+    return ImageRegCls(features, seeded_heads(width, num_classes, seed))
 
 
 # ---------------------------------------------------------------- NYUD2 depth (Hu et al.)

@@ -136,6 +136,8 @@ class BenchmarkConfig:
         values.pop("data_dir")
         if self.dataset != "breakfast":
             values.pop("splits")
+        if self.dataset != "fashion-rotation":
+            values.pop("fashion_tail")
         return values
 
     def experiment_id(self, part: str = "") -> str:

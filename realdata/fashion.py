@@ -146,9 +146,10 @@ def _find_idx(folder: Path, name: str) -> Path:
 
 
 def tail_rate(tail: float = DEFAULT_TAIL) -> float:
-    """Decay per degree making bin [0, 10) ``tail`` times as likely as bin [170, 180)."""
-    if not tail > 1.0:
-        raise InputError(f"the head:tail ratio of the angle law must be > 1, got {tail}")
+    """Decay per degree making bin [0, 10) ``tail`` times as likely as bin [170, 180)
+    (0 for ``tail = 1``: uniform training angles, the balanced control)."""
+    if not tail >= 1.0:
+        raise InputError(f"the head:tail ratio of the angle law must be >= 1, got {tail}")
     bin_width = MAX_ANGLE / N_ANGLE_BINS
     return math.log(tail) / (MAX_ANGLE - bin_width)
 
@@ -157,6 +158,8 @@ def long_tailed_angles(n: int, rng: np.random.Generator,
                        tail: float = DEFAULT_TAIL) -> np.ndarray:
     """``n`` training angles from the truncated exponential in the module docstring."""
     lam = tail_rate(tail)
+    if lam == 0.0:
+        return uniform_angles(n, rng)
     u = rng.random(n)
     angles = -np.log1p(-u * -math.expm1(-lam * MAX_ANGLE)) / lam
     return np.minimum(angles, np.nextafter(MAX_ANGLE, 0.0)).astype(np.float32)
@@ -166,6 +169,8 @@ def long_tailed_bin_probabilities(tail: float = DEFAULT_TAIL,
                                   bins: int = N_ANGLE_BINS) -> np.ndarray:
     """Exact mass of each of ``bins`` equal angle bins under the long-tailed law."""
     lam = tail_rate(tail)
+    if lam == 0.0:
+        return np.full(bins, 1.0 / bins)
     edges = np.linspace(0.0, MAX_ANGLE, bins + 1)
     cdf = -np.expm1(-lam * edges) / -math.expm1(-lam * MAX_ANGLE)
     return np.diff(cdf)

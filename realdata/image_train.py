@@ -250,6 +250,7 @@ def train_loop(
     progress: bool = True,
     description: str = "",
     on_epoch: Callable[[int, float], None] | None = None,
+    on_step: Callable[[], None] | None = None,
 ) -> dict:
     """Train ``model`` in place under ``method``'s objective and load its best validation
     epoch. ``weights`` are per training sample (a weighting method). Returns the best epoch,
@@ -316,6 +317,8 @@ def train_loop(
                     step_loss /= ranks.world
                 steps.append(float(step_loss))
                 bar.update(x.shape[0] * ranks.world)
+                if on_step is not None:
+                    on_step()
         except (RuntimeError, InputError) as error:
             raise unwrap_loader_error(error) from None
         epoch_loss = float(np.mean(steps[-len(loader):])) if len(loader) else float("nan")

@@ -47,18 +47,28 @@ class RegClsModel(nn.Module):
         return self.heads(self.backbone(x))
 
 
+# The class head's own random stream: seed + this offset.
+CLASS_SEED_OFFSET = 1_000_003
+
+
+def seeded_heads(width: int, num_classes: int, seed: int) -> RegClsHeads:
+    """The heads of one method for ``seed``, drawn right after its backbone: the regression
+    head continues the seed's stream; a class head (``num_classes > 0``) comes from a stream
+    of its own, so two methods' models differ only in what the class head adds."""
+    regression = RegClsHeads(width, None)
+    if not num_classes:
+        return regression
+    torch.manual_seed(seed + CLASS_SEED_OFFSET)
+    heads = RegClsHeads(width, num_classes)
+    heads.regression.load_state_dict(regression.regression.state_dict())
+    return heads
+
+
 def build_model(
     in_features: int, num_classes: int, seed: int, hidden: tuple[int, ...] = DEFAULT_HIDDEN
 ) -> RegClsModel:
     """The model of one method for ``seed``: every method gets the same backbone and
-    regression-head weights; a class head (``num_classes > 0``) is drawn from a stream of
-    its own, so two methods differ only in what the class head adds."""
+    regression-head weights (:func:`seeded_heads`)."""
     torch.manual_seed(seed)
     backbone = MLPBackbone(in_features, hidden)
-    regression = RegClsHeads(backbone.out_features, None)
-    if not num_classes:
-        return RegClsModel(backbone, regression)
-    torch.manual_seed(seed + 1_000_003)
-    heads = RegClsHeads(backbone.out_features, num_classes)
-    heads.regression.load_state_dict(regression.regression.state_dict())
-    return RegClsModel(backbone, heads)
+    return RegClsModel(backbone, seeded_heads(backbone.out_features, num_classes, seed))

@@ -338,3 +338,13 @@ def test_rotation_splits(fashion_dir: Path) -> None:
     np.testing.assert_array_equal(again.y_test, splits.y_test)
     with pytest.raises(InputError, match="exceeds"):
         rotation_splits(train, test, n_train=60, n_val=10, n_test=20)
+
+
+def test_a_tail_of_one_is_the_uniform_control():
+    from realdata.fashion import long_tailed_angles, long_tailed_bin_probabilities, uniform_angles
+
+    np.testing.assert_array_equal(long_tailed_bin_probabilities(1.0), np.full(18, 1 / 18))
+    drawn = long_tailed_angles(1000, np.random.default_rng(5), tail=1.0)
+    np.testing.assert_array_equal(drawn, uniform_angles(1000, np.random.default_rng(5)))
+    with pytest.raises(InputError, match=">= 1"):
+        long_tailed_angles(10, np.random.default_rng(0), tail=0.5)
