@@ -265,10 +265,12 @@ def fashion_part(config: BenchmarkConfig) -> Part:
                                                       in_channels=1),
         evaluate=per_sample_evaluation(test, coding, train_angles, edges,
                                        ShotConfig(bins=36, many=100, few=20)))
+    angles = ("uniform" if config.fashion_tail == 1 else
+              f"long-tailed (head:tail {config.fashion_tail:g}:1)")
     return Part("", (task,), METRICS, "rotation angle (degrees)",
                 f"small CNN on Fashion-MNIST rotated by the target angle (real pixels, "
-                f"constructed label): {len(data.y_train)} long-tailed training angles "
-                f"(head:tail {config.fashion_tail:g}:1), {len(data.y_val)}/{len(data.y_test)} "
+                f"constructed label): {len(data.y_train)} {angles} training angles, "
+                f"{len(data.y_val)}/{len(data.y_test)} "
                 "uniform val/test angles; shots: many > 100, few < 20 training images per "
                 "5° bin")
 
