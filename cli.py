@@ -536,7 +536,7 @@ BENCHMARK_HELP = """Train every method on one real table or one image/video benc
       clsreg realdata run --dataset fashion-rotation --seeds 5 --out runs/fashion
       clsreg realdata make-fixture --dataset nyud2-dir --out fx/nyu
       clsreg realdata run --dataset nyud2-dir --data-dir fx/nyu --epochs 1 --limit 8 \\
-          --out runs/nyu
+          --image-size 32 --seeds 2 --out runs/nyu
       clsreg realdata report runs/hotel
     """
 
