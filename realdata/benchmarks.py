@@ -43,7 +43,7 @@ from simulate.methods import Method, get_method, parse_methods
 from simulate.store import Record, ResultsStore, require_kind
 
 from .evaluate import DEPTH_METRICS, METRICS, ShotConfig, assign_shots, grouped_metrics
-from .experiment import record_key, torch_threads
+from .experiment import flat_metrics, record_key, torch_threads
 from .image_train import (
     LoopConfig,
     Ranks,
@@ -202,6 +202,12 @@ def coding_for(train_targets: np.ndarray, config: BenchmarkConfig,
     return TargetCoding(scaler, make_edges(train_targets, config.num_classes, config.binning))
 
 
+def tensor_dataset(x: np.ndarray, y: np.ndarray) -> TensorDataset:
+    """In-memory inputs and targets (Fashion, Breakfast) as a float32 dataset."""
+    return TensorDataset(torch.as_tensor(x, dtype=torch.float32),
+                         torch.as_tensor(y, dtype=torch.float32))
+
+
 def per_sample_evaluation(dataset: Dataset, coding: TargetCoding, train_targets: np.ndarray,
                           edges: np.ndarray, shots: ShotConfig) -> Callable:
     """Evaluation of a one-number-per-sample benchmark: shots by training count per bin."""
@@ -253,13 +259,10 @@ def fashion_part(config: BenchmarkConfig) -> Part:
     coding = coding_for(train_angles, config)
     edges = np.linspace(0.0, 180.0, 37)  # 5° bins
 
-    def tensors(x, y) -> TensorDataset:
-        return TensorDataset(torch.as_tensor(x, dtype=torch.float32),
-                             torch.as_tensor(y, dtype=torch.float32))
-
-    test = tensors(data.x_test, data.y_test)
+    test = tensor_dataset(data.x_test, data.y_test)
     task = Task(
-        name="", train=tensors(data.x_train, data.y_train), val=tensors(data.x_val, data.y_val),
+        name="", train=tensor_dataset(data.x_train, data.y_train),
+        val=tensor_dataset(data.x_val, data.y_val),
         test=test, train_targets=train_angles, coding=coding,
         build=lambda classes, seed: build_image_model(classes, seed, backbone="small-cnn",
                                                       in_channels=1),
@@ -324,9 +327,11 @@ def depth_part(config: BenchmarkConfig) -> Part:
 
 
 def depth_sample(dataset, index: int, rng: np.random.Generator) -> np.ndarray:
-    """Up to ``DEPTH_PIXELS_PER_IMAGE`` valid training depths of one image."""
-    _, y = dataset[index]
-    values = y.numpy().ravel()
+    """Up to ``DEPTH_PIXELS_PER_IMAGE`` valid training depths of one image, at the target's
+    resolution (the depth file alone: no RGB read, no augmentation)."""
+    from .nyud2 import resize_nearest
+
+    values = resize_nearest(dataset.full_depth(index), dataset.target_size).ravel()
     values = values[np.isfinite(values) & (values > 0)]
     take = min(values.size, DEPTH_PIXELS_PER_IMAGE)
     return rng.choice(values, take, replace=False).astype(np.float64)
@@ -356,7 +361,7 @@ def breakfast_parts(config: BenchmarkConfig) -> list[Part]:
             coding = coding_for(progress, config, standardize=False)
 
             def tensors(s):
-                return TensorDataset(torch.as_tensor(s.features), torch.as_tensor(s.progress))
+                return tensor_dataset(s.features, s.progress)
             test = tensors(frames["test"])
             tasks.append(Task(
                 name=activity, train=tensors(frames["train"]), val=tensors(frames["val"]),
@@ -428,9 +433,7 @@ def train_run(config: BenchmarkConfig, part: Part, seed: int, name: str, out_dir
     if len(pieces) > 1:  # Breakfast: which activity each frame belongs to
         arrays["group"] = np.concatenate([np.full(e.target.size, n) for n, e in pieces])
         arrays["train_counts"] = np.sum([e.arrays["train_counts"] for _, e in pieces], axis=0)
-    metrics = {f"{s}_{m}": v for s, values in
-               grouped_metrics(prediction, target, shot, part.metrics).items()
-               for m, v in values.items()}
+    metrics = flat_metrics(grouped_metrics(prediction, target, shot, part.metrics))
     metrics.update(best_epoch=float(np.mean(best_epochs)), val_score=float(np.mean(val_scores)),
                    train_seconds=time.perf_counter() - start)
     tasks = part.tasks

@@ -64,28 +64,6 @@ def log_abs_error(errors: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(np.abs(np.asarray(errors, dtype=np.float64)), GM_FLOOR))
 
 
-def error_metrics(errors: np.ndarray) -> dict[str, float]:
-    """Count, MAE, MSE and GM of the errors (NaN metrics for an empty array)."""
-    errors = np.asarray(errors, dtype=np.float64).ravel()
-    if errors.size == 0:
-        return {"count": 0, "mae": math.nan, "mse": math.nan, "gm": math.nan}
-    return {"count": int(errors.size), "mae": float(np.abs(errors).mean()),
-            "mse": float(np.square(errors).mean()),
-            "gm": float(np.exp(log_abs_error(errors).mean()))}
-
-
-def shot_metrics(
-    prediction: np.ndarray, target: np.ndarray, shots: np.ndarray
-) -> dict[str, dict[str, float]]:
-    """:func:`error_metrics` overall and for each shot group."""
-    errors = np.asarray(prediction, dtype=np.float64) - np.asarray(target, dtype=np.float64)
-    shots = np.asarray(shots)
-    out = {"overall": error_metrics(errors)}
-    for shot in SHOTS[1:]:
-        out[shot] = error_metrics(errors[shots == shot])
-    return out
-
-
 def per_sample_loss(errors: np.ndarray, metric: str) -> np.ndarray:
     """The per-sample term whose mean gives ``metric``: |e|, e² or log|e| (GM's log)."""
     errors = np.asarray(errors, dtype=np.float64)

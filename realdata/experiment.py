@@ -45,7 +45,7 @@ from simulate.population import TrainConfig
 from simulate.store import Record, ResultsStore, require_kind
 
 from .datasets import Table, encode_features, fit_encoder, load_csv, load_rdataset
-from .evaluate import ShotConfig, assign_shots, shot_metrics
+from .evaluate import METRICS, ShotConfig, assign_shots, grouped_metrics
 from .models import DEFAULT_HIDDEN, build_model
 from .splits import SplitConfig, Splits, balanced_splits
 from .train import TargetScaler, TrainData, batch_orders, predict, train_model
@@ -261,7 +261,8 @@ def check_store(store: ResultsStore, config: ExperimentConfig) -> None:
                               f"different settings ({', '.join(changed)}); use another --out")
 
 
-def _flat_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
+def flat_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
+    """``{shot: {metric: v}}`` as the stored row's ``{shot_metric: v}``."""
     return {f"{shot}_{name}": value for shot, values in metrics.items()
             for name, value in values.items()}
 
@@ -305,7 +306,8 @@ def _train_seed(prepared: Prepared, seed: int, methods: list[str], device: torch
         seconds = time.perf_counter() - start
         prediction = predict(model, torch.as_tensor(prepared.x_test, device=device),
                              prepared.scaler, data.centres)
-        metrics = _flat_metrics(shot_metrics(prediction, prepared.y_test, prepared.test_shots))
+        metrics = flat_metrics(grouped_metrics(prediction, prepared.y_test,
+                                                prepared.test_shots, METRICS))
         metrics.update(info, train_seconds=seconds)
         records.append(Record(
             key=record_key(experiment_id, seed, name), kind=REAL_KIND,

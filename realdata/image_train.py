@@ -36,6 +36,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
+from analysis.binning import bin_centres
 from analysis.errors import ConfigError, InputError, RunError
 from analysis.files import atomic_path
 from analysis.validate import check_int, check_number
@@ -59,10 +60,15 @@ class LoopConfig:
     amp: bool = True
 
     def __post_init__(self) -> None:
-        TrainConfig(optimizer=self.optimizer, epochs=self.epochs, batch_size=self.batch_size)
+        self.train_config()  # checks optimizer, epochs and batch size
         check_number("learning rate", self.lr, positive=True)
         check_number("weight decay", self.weight_decay)
         check_int("data workers", self.workers, 0)
+
+    def train_config(self) -> TrainConfig:
+        """What the shared optimizer factory reads."""
+        return TrainConfig(optimizer=self.optimizer, epochs=self.epochs,
+                           batch_size=self.batch_size)
 
 
 @dataclass(frozen=True)
@@ -82,8 +88,8 @@ class TargetCoding:
 
     def centres(self, device: torch.device) -> torch.Tensor:
         """Class-bin centres on the scaled target (a method that predicts from classes)."""
-        centres = (self.class_edges[:-1] + self.class_edges[1:]) / 2
-        return torch.as_tensor(self.scaler.transform(centres), dtype=torch.float32,
+        return torch.as_tensor(self.scaler.transform(bin_centres(self.class_edges)),
+                               dtype=torch.float32,
                                device=device)
 
 
@@ -209,9 +215,6 @@ def validation_score(model: nn.Module, dataset: Dataset, method: Method, coding:
     total, count = 0.0, 0
     for _, prediction, y in predict_batches(model, dataset, method, coding, device,
                                             config.batch_size, config.workers, config.amp):
-        if prediction.shape != y.shape:  # a depth map predicted at another size
-            prediction = nn.functional.interpolate(prediction.unsqueeze(1), size=y.shape[-2:],
-                                                   mode="bilinear", align_corners=False)[:, 0]
         valid = valid_targets(y)
         terms = method.regression.per_sample(prediction[valid].double() - y[valid].double())
         total += float(terms.sum())
@@ -255,25 +258,24 @@ def train_loop(
     """Train ``model`` in place under ``method``'s objective and load its best validation
     epoch. ``weights`` are per training sample (a weighting method). Returns the best epoch,
     its validation score, and the loss of every step (the mean over all ranks)."""
-    if method.regression.batch_value is not None and len(train_set) and \
-            train_set[0][1].dim() > 0:
+    per_pixel = len(train_set) > 0 and train_set[0][1].dim() > 0
+    if method.regression.batch_value is not None and per_pixel:
         raise ConfigError(f"method {method.name} couples every sample of a batch; per-pixel "
                           "batches are too large for it")
-    if weights is not None and len(train_set) and train_set[0][1].dim() > 0:
+    if weights is not None and per_pixel:
         raise ConfigError(f"method {method.name} weights samples; per-pixel weights are not "
                           "supported")
     if config.batch_size % ranks.world:
         raise ConfigError(f"batch size {config.batch_size} does not split over "
                           f"{ranks.world} processes")
     model.to(device)
-    optimizer = make_optimizer(
-        model, TrainConfig(optimizer=config.optimizer, epochs=config.epochs,
-                           batch_size=config.batch_size), config.lr, config.weight_decay)
+    optimizer = make_optimizer(model, config.train_config(), config.lr, config.weight_decay)
     trained = nn.parallel.DistributedDataParallel(model) if ranks.world > 1 else model
     weights_t = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
-    sampler = DistributedSampler(Indexed(train_set), num_replicas=ranks.world, rank=ranks.rank,
+    indexed = Indexed(train_set)
+    sampler = DistributedSampler(indexed, num_replicas=ranks.world, rank=ranks.rank,
                                  shuffle=True, seed=seed)
-    loader = DataLoader(Indexed(train_set), batch_size=config.batch_size // ranks.world,
+    loader = DataLoader(indexed, batch_size=config.batch_size // ranks.world,
                         sampler=sampler, num_workers=config.workers,
                         pin_memory=device.type == "cuda",
                         persistent_workers=False)

@@ -14,11 +14,12 @@ from analysis.stats import holm
 from realdata.datasets import OTHER_LEVEL, encode_features, fit_encoder, table_from_frame
 from realdata.evaluate import (
     GM_FLOOR,
+    METRICS,
     ShotConfig,
     assign_shots,
     bin_shots,
-    error_metrics,
-    shot_metrics,
+    grouped_metrics,
+    pooled_metrics,
 )
 from realdata.experiment import subsample_training
 from realdata.models import build_model
@@ -47,7 +48,7 @@ def test_assign_shots_by_training_count_of_the_bin():
 
 
 def test_error_metrics_by_hand_with_an_exact_zero_error():
-    metrics = error_metrics(np.array([1.0, -2.0, 0.0, 3.0]))
+    metrics = pooled_metrics(np.array([1.0, -2.0, 0.0, 3.0]), np.zeros(4), METRICS)
     assert metrics["count"] == 4
     assert metrics["mae"] == pytest.approx(1.5)
     assert metrics["mse"] == pytest.approx(3.5)
@@ -60,7 +61,7 @@ def test_shot_metrics_with_an_empty_group():
     prediction = np.array([1.0, 2.0, 5.0, 4.0])
     target = np.array([0.0, 2.0, 1.0, 4.0])
     shots = np.array(["many", "many", "few", "few"])
-    out = shot_metrics(prediction, target, shots)
+    out = grouped_metrics(prediction, target, shots, METRICS)
     assert out["medium"]["count"] == 0
     assert all(math.isnan(out["medium"][m]) for m in ("mae", "mse", "gm"))
     assert out["many"]["mae"] == pytest.approx(0.5)  # errors 1, 0
