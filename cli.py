@@ -17,9 +17,8 @@ import sys
 from pathlib import Path
 
 import click
-
-from analysis.errors import EXIT_INTERRUPTED, InputError, RunError, exit_code
-from analysis.vocabulary import (
+from clsreg.analysis.errors import EXIT_INTERRUPTED, InputError, RunError, exit_code
+from clsreg.analysis.vocabulary import (
     BASELINE_METHOD,
     BINNINGS,
     DEFAULT_METHODS,
@@ -62,7 +61,7 @@ class _ClsregGroup(click.Group):
 
 
 def _version() -> str:
-    from simulate.store import package_version
+    from clsreg.simulate.store import package_version
 
     return package_version()
 
@@ -87,7 +86,7 @@ def methods_command() -> None:
     Example:
       clsreg methods
     """
-    from simulate.methods import METHODS, REGRESSION_LOSSES, format_methods
+    from clsreg.simulate.methods import METHODS, REGRESSION_LOSSES, format_methods
 
     click.echo(format_methods(METHODS.values()))
     click.echo(f"\nregression losses (--loss): {', '.join(REGRESSION_LOSSES)}; "
@@ -111,8 +110,8 @@ def reproduce_command(preset, device, out_dir) -> None:
       clsreg reproduce --preset quick --out runs/reproduce
       clsreg reproduce --preset paper --device cuda --out runs/paper
     """
-    from paper_figures.reproduce import reproduce
-    from simulate.device import resolve_device
+    from clsreg.paper_figures.reproduce import reproduce
+    from clsreg.simulate.device import resolve_device
 
     resolve_device(device)
     provenance = reproduce(out_dir, preset, device)
@@ -168,10 +167,10 @@ def simulate_data(setting, sampling, function_index, seed_index, num_points, pro
       clsreg simulate data --setting clean --sampling severe --function 0 --seed 0 --out d0
       clsreg simulate data --sampling severe --protocol released --out d0-released
     """
-    from analysis.binning import imbalance_ratio
-    from analysis.files import ensure_dir
-    from paper_figures.dataset import plot_dataset
-    from simulate.data import data_seed, make_dataset, save_dataset
+    from clsreg.analysis.binning import imbalance_ratio
+    from clsreg.analysis.files import ensure_dir
+    from clsreg.paper_figures.dataset import plot_dataset
+    from clsreg.simulate.data import data_seed, make_dataset, save_dataset
 
     dataset = make_dataset(function_index, setting, sampling, data_seed(seed_index), num_points,
                            protocol=protocol or "clsreg")
@@ -220,9 +219,9 @@ def simulate_run(preset, config_file, out_dir, device, dtype, population_size, m
     """
     import time
 
-    from simulate.executors import make_executor
-    from simulate.grid import load_grids
-    from simulate.sweep import run_sweep
+    from clsreg.simulate.executors import make_executor
+    from clsreg.simulate.grid import load_grids
+    from clsreg.simulate.sweep import run_sweep
 
     grid = load_grids(preset, config_file, methods, protocol)
     start = time.perf_counter()
@@ -248,7 +247,7 @@ def simulate_report(out_dir, resamples) -> None:
     Example:
       clsreg simulate report runs/quick
     """
-    from simulate.report import format_table, report
+    from clsreg.simulate.report import format_table, report
 
     rows, path = report(out_dir, num_resamples=resamples)
     click.echo(format_table(rows))
@@ -268,7 +267,7 @@ def simulate_methods(out_dir, resamples) -> None:
       clsreg simulate run --preset methods-quick --out runs/methods
       clsreg simulate methods runs/methods
     """
-    from simulate.methods_table import format_methods, methods_report
+    from clsreg.simulate.methods_table import format_methods, methods_report
 
     rows, best, paths = methods_report(out_dir, resamples)
     click.echo(format_methods(rows, best))
@@ -294,8 +293,8 @@ def simulate_controls(out_dir, resamples) -> None:
       clsreg simulate run --preset controls-quick --out runs/controls-quick
       clsreg simulate controls runs/controls-quick
     """
-    from simulate.controls import controls_report
-    from simulate.report import format_rows
+    from clsreg.simulate.controls import controls_report
+    from clsreg.simulate.report import format_rows
 
     controls, search, verdict = controls_report(out_dir, num_resamples=resamples)
     click.echo(format_rows(controls, ["control", "setting", "sampling", "n_pairs",
@@ -332,9 +331,9 @@ def figures_data(out_dir) -> None:
 
 def _draw(names: list[str], results, out_dir: Path) -> None:
     """Draw catalog entries into ``out_dir`` (made only after the results were found)."""
-    from analysis.files import ensure_dir
-    from paper_figures.catalog import draw_all
-    from paper_figures.results import MissingResults, Results
+    from clsreg.analysis.files import ensure_dir
+    from clsreg.paper_figures.catalog import draw_all
+    from clsreg.paper_figures.results import MissingResults, Results
 
     results = results or Results()
     written, skipped = draw_all(results, ensure_dir(out_dir), tuple(names))
@@ -357,7 +356,7 @@ def figures_simulate(store_dir, out_dir) -> None:
     Example:
       clsreg figures simulate runs/quick
     """
-    from paper_figures.mse_vs_classes import write_figures
+    from clsreg.paper_figures.mse_vs_classes import write_figures
 
     for path in write_figures(store_dir, out_dir or store_dir):
         click.echo(str(path))
@@ -379,7 +378,7 @@ def figures_fidelity(clsreg_dir, released_dir, out_dir) -> None:
       clsreg figures fidelity --clsreg results/paper_h200 \\
           --released results/paper_released --out figs
     """
-    from paper_figures.results import Results
+    from clsreg.paper_figures.results import Results
 
     _draw(["fidelity"], Results(sim=clsreg_dir, released=released_dir), out_dir)
 
@@ -395,7 +394,7 @@ def figures_methods(store_dir, out_dir) -> None:
     Example:
       clsreg figures methods results/methods --out figs
     """
-    from paper_figures.results import Results
+    from clsreg.paper_figures.results import Results
 
     _draw(["methods"], Results(methods=store_dir), out_dir)
 
@@ -413,16 +412,16 @@ def figures_theory(out_dir, store_dir) -> None:
       clsreg figures theory --out figs
       clsreg figures theory --out figs --store results/paper_h200
     """
-    from analysis.files import ensure_dir
-    from paper_figures.results import Results
-    from paper_figures.theory_sigma_sensitivity import plot_sigma_sensitivity
-    from simulate.theory_link import sigma_sensitivity
+    from clsreg.analysis.files import ensure_dir
+    from clsreg.paper_figures.results import Results
+    from clsreg.paper_figures.theory_sigma_sensitivity import plot_sigma_sensitivity
+    from clsreg.simulate.theory_link import sigma_sensitivity
 
     names = ["theory_gap_profiles", "theory_captured_fraction"]
     results = Results()
     if store_dir is not None:
         results = Results(sim=Path(store_dir))
-        from simulate.theory_check import store_pairs
+        from clsreg.simulate.theory_check import store_pairs
 
         store_pairs(store_dir)  # a bad store fails before any figure is drawn
         names.append("theory_predicted_vs_measured")
@@ -447,8 +446,8 @@ def figures_all(results_dir, out_dir) -> None:
       clsreg figures all runs/reproduce --out figs
       clsreg figures all results/paper_h200 --out figs
     """
-    from paper_figures.catalog import CATALOG
-    from paper_figures.results import Results
+    from clsreg.paper_figures.catalog import CATALOG
+    from clsreg.paper_figures.results import Results
 
     if not Path(results_dir).is_dir():
         raise InputError(f"no such results folder: {results_dir}")
@@ -526,7 +525,7 @@ BENCHMARK_HELP = """Train every method on one real table or one image/video benc
                      D with the four IDX files) rotated by the target angle: real pixels,
                      a constructed label; long-tailed train, uniform test angles.
     Full-size IMDB-WIKI-DIR wants several GPUs: run the same command under
-    `torchrun --nproc-per-node N -m cli realdata run ...` (DistributedDataParallel;
+    `torchrun --nproc-per-node N -m clsreg realdata run ...` (DistributedDataParallel;
     --batch-size is the global batch).
 
     \b
@@ -579,12 +578,12 @@ def realdata_run(dataset, csv_path, target, features, drop, seeds, log_target, d
                  batch_size, limit, image_size, workers, weights, splits, angle_tail,
                  num_classes,
                  binning, lam, epochs, lr, regression, device, methods, out_dir) -> None:
-    from simulate.device import resolve_device
-    from simulate.methods import parse_methods
+    from clsreg.simulate.device import resolve_device
+    from clsreg.simulate.methods import parse_methods
 
     chosen = parse_methods(methods if methods is not None else DEFAULT_METHODS)
     resolve_device(device)
-    from realdata.benchmarks import BENCHMARKS
+    from clsreg.realdata.benchmarks import BENCHMARKS
 
     if dataset in BENCHMARKS:
         _run_benchmark(dataset, data_dir, seeds or 5, batch_size, limit, image_size, workers,
@@ -594,7 +593,7 @@ def realdata_run(dataset, csv_path, target, features, drop, seeds, log_target, d
     if any(v is not None for v in (data_dir, batch_size, limit, image_size, weights)):
         raise click.UsageError("--data-dir, --batch-size, --limit, --image-size and --weights "
                                "apply to the image and video benchmarks only")
-    from realdata.experiment import make_config, prepare, run
+    from clsreg.realdata.experiment import make_config, prepare, run
 
     config = make_config(dataset, csv_path, target, features, drop,
                          10 if num_classes is None else num_classes, binning or "uniform",
@@ -617,8 +616,8 @@ def _run_benchmark(dataset, data_dir, seeds, batch_size, limit, image_size, work
                    splits, angle_tail, num_classes, binning, lam, epochs, lr, regression,
                    device, methods, out_dir) -> None:
     """``realdata run`` on an image or video benchmark."""
-    from realdata.benchmarks import benchmark_config, run_benchmark, with_data_dir
-    from realdata.image_train import launched_ranks
+    from clsreg.realdata.benchmarks import benchmark_config, run_benchmark, with_data_dir
+    from clsreg.realdata.image_train import launched_ranks
 
     if dataset != "fashion-rotation" and data_dir is None:
         raise click.UsageError(f"--dataset {dataset} needs --data-dir (see --help for the "
@@ -656,7 +655,7 @@ def realdata_make_fixture(dataset, image_size, out_dir) -> None:
       clsreg realdata run --dataset imdb-wiki-dir --data-dir fx/imdb --epochs 1 \\
           --image-size 32 --out runs/imdb
     """
-    from realdata.fixtures import make_fixture
+    from clsreg.realdata.fixtures import make_fixture
 
     folder = make_fixture(dataset, out_dir, image_size)
     click.echo(f"{dataset} fixture -> {folder}")
@@ -676,8 +675,8 @@ def realdata_methods(out_dir, metric) -> None:
           --methods reg,regcls,lds,bmc,hlgauss,regcls_lds,regcls_bmc --out runs/d
       clsreg realdata methods runs/d
     """
-    from analysis.files import atomic_path
-    from realdata.report import load_runs, methods_table
+    from clsreg.analysis.files import atomic_path
+    from clsreg.realdata.report import load_runs, methods_table
 
     table = methods_table(load_runs(out_dir), metric)
     path = Path(out_dir) / "methods.csv"
@@ -706,8 +705,8 @@ def realdata_report(out_dir) -> None:
 
 def _realdata_report(out_dir: Path) -> None:
     """Write the report's tables and its error-per-bin figures, and print them."""
-    from paper_figures.realdata_errors import FORMATS, plot_error_per_bin
-    from realdata.report import build_report, figure_stem, write_report
+    from clsreg.paper_figures.realdata_errors import FORMATS, plot_error_per_bin
+    from clsreg.realdata.report import build_report, figure_stem, write_report
 
     out_dir = Path(out_dir)
     text, summary, runs = build_report(out_dir)
@@ -737,10 +736,10 @@ def realdata_series(dataset, seeds, train_size, num_classes, binning, lam, epoch
     Example:
       clsreg realdata series --dataset diamonds --seeds 10 --out runs/diamonds_series
     """
-    from realdata.experiment import make_config
-    from realdata.imbalance import prepare_series, run_series
-    from simulate.device import resolve_device
-    from simulate.methods import parse_methods
+    from clsreg.realdata.experiment import make_config
+    from clsreg.realdata.imbalance import prepare_series, run_series
+    from clsreg.simulate.device import resolve_device
+    from clsreg.simulate.methods import parse_methods
 
     chosen = parse_methods(methods if methods is not None else DEFAULT_METHODS)
     resolve_device(device)
@@ -767,7 +766,7 @@ def theory_derive(latex) -> None:
       clsreg theory derive
       clsreg theory derive --latex
     """
-    from analysis.theory_symbolic import derive, format_derivation
+    from clsreg.analysis.theory_symbolic import derive, format_derivation
 
     click.echo(format_derivation(derive(), latex=latex))
 
@@ -791,9 +790,9 @@ def theory_predict(preset, out_dir, sigma_fraction, sigma_store, workers) -> Non
     Example:
       clsreg theory predict --preset paper --out theory
     """
-    from analysis.files import ensure_dir
-    from simulate.theory_check import measured_uniform_rmse
-    from simulate.theory_link import (
+    from clsreg.analysis.files import ensure_dir
+    from clsreg.simulate.theory_check import measured_uniform_rmse
+    from clsreg.simulate.theory_link import (
         PRESETS,
         format_prediction_summary,
         predict_protocol,
@@ -825,7 +824,7 @@ def theory_bound(out_file) -> None:
     Example:
       clsreg theory bound --out bound_grid.csv
     """
-    from analysis.theory import bound_grid, write_bound_grid
+    from clsreg.analysis.theory import bound_grid, write_bound_grid
 
     rows = bound_grid()
     write_bound_grid(rows, out_file)
@@ -858,8 +857,8 @@ def theory_check(sim_dir, target, method, sigma_fraction, out_dir, workers) -> N
       clsreg theory check results/paper_h200
       clsreg theory check results/controls_quick --target gain --out runs/check
     """
-    from simulate.methods import get_method
-    from simulate.theory_check import format_check, run_check, write_check
+    from clsreg.simulate.methods import get_method
+    from clsreg.simulate.theory_check import format_check, run_check, write_check
 
     get_method(method)
     for name in ("excess", "gain") if target == "both" else (target,):
@@ -903,7 +902,12 @@ def theory_gap(samples_file, column, features_file, target, drop, value_range, s
     """
     import json
 
-    from analysis.theory_gap import format_report, gap_report, read_target_column, robust_range
+    from clsreg.analysis.theory_gap import (
+        format_report,
+        gap_report,
+        read_target_column,
+        robust_range,
+    )
 
     target = target or column
     if samples_file is None and features_file is None:
@@ -913,14 +917,14 @@ def theory_gap(samples_file, column, features_file, target, drop, value_range, s
         raise click.UsageError("name the target: --column COL (or --target COL)")
     table = None
     if features_file is not None:
-        from realdata.datasets import load_csv
+        from clsreg.realdata.datasets import load_csv
 
         table = load_csv(features_file, target, drop=drop)
     values = (read_target_column(samples_file, column or target) if samples_file is not None
               else table.target)
     rule = None
     if table is not None and sigma is None:
-        from realdata.cv_sigma import CV_FOLDS, cross_validated_sigma
+        from clsreg.realdata.cv_sigma import CV_FOLDS, cross_validated_sigma
 
         span = tuple(value_range) if value_range else robust_range(values)
         sigma = cross_validated_sigma(table, span)

@@ -20,10 +20,9 @@ sees a class-balanced subsample: class ``c`` is kept with probability ``min_k n_
 from __future__ import annotations
 
 import numpy as np
-
-from analysis.errors import InputError
-from analysis.validate import check_int
-from analysis.vocabulary import BINNINGS
+from clsreg.analysis.errors import InputError
+from clsreg.analysis.validate import check_int
+from clsreg.analysis.vocabulary import BINNINGS
 
 IGNORE_LABEL = -1
 

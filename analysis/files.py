@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from analysis.errors import InputError, RunError
+from clsreg.analysis.errors import InputError, RunError
 
 
 def ensure_dir(path: str | Path) -> Path:

@@ -12,10 +12,9 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from clsreg.analysis.errors import InputError
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
-
-from analysis.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from clsreg.analysis.binning import assign_labels, bin_counts, finite_1d, make_edges
+from clsreg.analysis.errors import InputError
 from scipy import special
-
-from analysis.binning import assign_labels, bin_counts, finite_1d, make_edges
-from analysis.errors import InputError
 
 LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 BAND = 15.0  # in units of σ: Gaussian weights beyond this are below exp(-112)
@@ -688,8 +687,7 @@ def bound_grid(
 def write_bound_grid(rows: list[BoundGridRow], path: str | Path) -> Path:
     """The bound grid as a flat CSV (one line per grid point, full precision), atomically."""
     import pandas as pd
-
-    from analysis.files import atomic_path, ensure_dir
+    from clsreg.analysis.files import atomic_path, ensure_dir
 
     frame = pd.DataFrame([{
         "window_std": r.window_std, "sigma": r.sigma, "num_classes": r.num_classes,

@@ -32,18 +32,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-from analysis.binning import bin_counts, empty_bin_share, finite_1d, imbalance_ratio
-from analysis.errors import InputError
-from analysis.files import read_csv_file
-from analysis.theory import (
+from clsreg.analysis.binning import bin_counts, empty_bin_share, finite_1d, imbalance_ratio
+from clsreg.analysis.errors import InputError
+from clsreg.analysis.files import read_csv_file
+from clsreg.analysis.theory import (
     class_edges,
     decompose,
     default_num_bins,
     density_from_samples,
     excess_mse,
 )
-from analysis.vocabulary import BINNINGS, DEFAULT_SIGMA_FRACTION
+from clsreg.analysis.vocabulary import BINNINGS, DEFAULT_SIGMA_FRACTION
 
 CANDIDATE_CLASSES = (2, 4, 8, 16, 32, 64, 128, 256)
 MIN_SAMPLES_PER_CLASS = 20

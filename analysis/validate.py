@@ -10,8 +10,7 @@ import math
 from collections.abc import Iterable
 
 import numpy as np
-
-from analysis.errors import ConfigError
+from clsreg.analysis.errors import ConfigError
 
 
 def check_int(name: str, value, low: int | None = None) -> int:

@@ -22,11 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from realdata.agedir import make_age_fixture
-from realdata.benchmarks import benchmark_config, benchmark_parts, with_data_dir
-from realdata.image_train import LoopConfig, train_loop
-from simulate.device import resolve_device
+from clsreg.realdata.agedir import make_age_fixture
+from clsreg.realdata.benchmarks import benchmark_config, benchmark_parts, with_data_dir
+from clsreg.realdata.image_train import LoopConfig, train_loop
+from clsreg.simulate.device import resolve_device
 
 
 class Repeated(torch.utils.data.Dataset):
@@ -101,7 +100,7 @@ def main() -> None:
                                                 / results["reg"]["images_per_s"], 3)}
     print(json.dumps(line))
     if args.figure:
-        from paper_figures.style import plt, save_figure
+        from clsreg.paper_figures.style import plt, save_figure
         figure, (left, right) = plt.subplots(1, 2, figsize=(6.4, 2.6))
         names = list(results)
         left.bar(names, [results[n]["images_per_s"] for n in names], color="#4c72b0")

@@ -26,13 +26,12 @@ import os
 import time
 
 import torch
-
-from simulate.device import resolve_device
-from simulate.grid import expand, load_grid
-from simulate.population import Architecture, Population, TrainConfig, flush_subnormals
-from simulate.reference import train_single
-from simulate.sweep import CPU_POPULATION, GPU_POPULATION
-from simulate.training import DatasetCache, member_for
+from clsreg.simulate.device import resolve_device
+from clsreg.simulate.grid import expand, load_grid
+from clsreg.simulate.population import Architecture, Population, TrainConfig, flush_subnormals
+from clsreg.simulate.reference import train_single
+from clsreg.simulate.sweep import CPU_POPULATION, GPU_POPULATION
+from clsreg.simulate.training import DatasetCache, member_for
 
 CLASS_COUNTS = (0, 4, 16, 64, 256, 1024)
 GRID_MODELS = {c: 600 for c in CLASS_COUNTS}  # PROTOCOL §2: 600 plain, 600 per class count

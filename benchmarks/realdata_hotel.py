@@ -10,7 +10,7 @@ import argparse
 import tempfile
 import time
 
-from realdata.experiment import make_config, prepare, run
+from clsreg.realdata.experiment import make_config, prepare, run
 
 
 def main() -> None:

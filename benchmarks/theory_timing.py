@@ -22,7 +22,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    clsreg = [sys.executable, "-m", "cli"]
+    clsreg = [sys.executable, "-m", "clsreg"]
     with tempfile.TemporaryDirectory() as out:
         print(f"theory derive:                {_time(clsreg + ['theory', 'derive']):6.1f} s")
         predict = clsreg + ["theory", "predict", "--preset", "paper", "--out", out,

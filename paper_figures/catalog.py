@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from paper_figures.results import MissingResults, Results
+from clsreg.paper_figures.results import MissingResults, Results
 
 CATALOG = (
     "functions", "samplings", "settings",
@@ -25,7 +25,7 @@ def draw_all(results: Results, out: Path, names: tuple[str, ...] = CATALOG
     """Draw every entry it can; return the paths written and (name, reason) of the skipped."""
     written, skipped = [], []
     for name in names:
-        module = importlib.import_module(f"paper_figures.{name}")
+        module = importlib.import_module(f"clsreg.paper_figures.{name}")
         try:
             written += module.draw(results, out)
         except MissingResults as missing:

@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from paper_figures.style import SPLIT_COLORS, plt, save_figure
-from simulate.data import Dataset
+from clsreg.paper_figures.style import SPLIT_COLORS, plt, save_figure
+from clsreg.simulate.data import Dataset
 
 
 def plot_dataset(dataset: Dataset, path_without_suffix: Path, formats=("png",)) -> list[Path]:

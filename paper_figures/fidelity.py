@@ -7,9 +7,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from analysis.vocabulary import SAMPLINGS, SETTINGS
-from paper_figures.results import MissingResults, Results, run_alone
-from paper_figures.style import plt, save_figure
+from clsreg.analysis.vocabulary import SAMPLINGS, SETTINGS
+from clsreg.paper_figures.results import MissingResults, Results, run_alone
+from clsreg.paper_figures.style import plt, save_figure
 
 # The study's logged results, per cell, rebuilt by docs/fidelity/study_logs.py.
 STUDY_LOGS = Path(__file__).resolve().parents[1] / "docs" / "fidelity" / "study_logs.csv"
@@ -28,7 +28,7 @@ def study_rows(path: Path = STUDY_LOGS) -> list[dict]:
 
 
 def store_rows(folder: Path, num_resamples: int = 2000) -> list[dict]:
-    from simulate.report import load_records, paired_cells, summarize
+    from clsreg.simulate.report import load_records, paired_cells, summarize
 
     return summarize(paired_cells(load_records(folder)), num_resamples)
 

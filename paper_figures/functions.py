@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from paper_figures.results import Results, run_alone
-from paper_figures.style import plt, save_figure
-from simulate.data import sine_functions
+from clsreg.paper_figures.results import Results, run_alone
+from clsreg.paper_figures.style import plt, save_figure
+from clsreg.simulate.data import sine_functions
 
 
 def plot(out_dir: Path) -> list[Path]:

@@ -7,9 +7,8 @@ import math
 from pathlib import Path
 
 import numpy as np
-
-from paper_figures.results import MissingResults, Results, run_alone
-from paper_figures.style import plt, save_figure
+from clsreg.paper_figures.results import MissingResults, Results, run_alone
+from clsreg.paper_figures.style import plt, save_figure
 
 LIMIT = 0.3  # colour scale: ±30%
 
@@ -42,8 +41,8 @@ def plot_methods(rows: list[dict], path: Path) -> list[Path]:
 
 def draw(results: Results, out: Path) -> list[Path]:
     """``methods.png/.pdf`` from the methods store."""
-    from simulate.methods_table import methods_rows
-    from simulate.report import load_records
+    from clsreg.simulate.methods_table import methods_rows
+    from clsreg.simulate.report import load_records
 
     if results.methods is None:
         raise MissingResults("no methods store (methods/; clsreg simulate run --preset "

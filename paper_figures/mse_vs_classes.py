@@ -13,13 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from clsreg.analysis.files import ensure_dir
+from clsreg.analysis.vocabulary import BASELINE_METHOD
+from clsreg.paper_figures.results import Results, run_alone
+from clsreg.paper_figures.style import SAMPLING_COLORS, plt, save_figure
+from clsreg.simulate.report import Cell, load_records, paired_cells
 from scipy import stats
-
-from analysis.files import ensure_dir
-from analysis.vocabulary import BASELINE_METHOD
-from paper_figures.results import Results, run_alone
-from paper_figures.style import SAMPLING_COLORS, plt, save_figure
-from simulate.report import Cell, load_records, paired_cells
 
 REG_COLOR = "#555555"
 

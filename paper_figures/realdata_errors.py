@@ -11,11 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from analysis.binning import assign_labels
-from paper_figures.results import MissingResults, Results, run_alone
-from paper_figures.style import plt, save_figure
-from realdata.evaluate import bin_shots
+from clsreg.analysis.binning import assign_labels
+from clsreg.paper_figures.results import MissingResults, Results, run_alone
+from clsreg.paper_figures.style import plt, save_figure
+from clsreg.realdata.evaluate import bin_shots
 
 METHOD_COLORS = ("#4c72b0", "#c44e52")  # baseline, method
 FORMATS = ("png", "pdf")
@@ -65,7 +64,7 @@ def plot_error_per_bin(runs, path_without_suffix: Path, formats=FORMATS) -> list
 
 def draw(results: Results, out: Path) -> list[Path]:
     """``realdata_errors_<dataset>_<sampling>[_<method>]`` for every stored real-data run."""
-    from realdata.report import figure_stem, load_runs
+    from clsreg.realdata.report import figure_stem, load_runs
 
     if not results.real:
         raise MissingResults("no real-data store (run clsreg realdata run)")

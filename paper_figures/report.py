@@ -16,9 +16,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.files import check_outputs, write_text_atomic
-from paper_figures.results import MissingResults, Results
-from paper_figures.table import Table
+from clsreg.analysis.files import check_outputs, write_text_atomic
+from clsreg.paper_figures.results import MissingResults, Results
+from clsreg.paper_figures.table import Table
 
 # The study's own numbers where ours can be set beside them (clean setting, relative change
 # of test MSE, reg+cls vs reg), as quoted in the project's fidelity notes.
@@ -105,9 +105,8 @@ def answer(protocol: list[dict], control: list[dict] | None,
 def formulas() -> list[Formula]:
     """The simplified closed forms, in LaTeX and typeset by matplotlib's mathtext."""
     import sympy as sp
+    from clsreg.analysis.theory_symbolic import DESCRIPTIONS, readable_forms
     from matplotlib import mathtext
-
-    from analysis.theory_symbolic import DESCRIPTIONS, readable_forms
 
     forms = readable_forms()
     out = []
@@ -136,7 +135,7 @@ def _bound(results: Results) -> str | None:
 
 
 def _figures(folder: Path) -> list[Figure]:
-    from paper_figures.catalog import CATALOG
+    from clsreg.paper_figures.catalog import CATALOG
 
     shown = []
     for name in CATALOG:
@@ -148,7 +147,12 @@ def _figures(folder: Path) -> list[Figure]:
 
 def context(results: Results, out: Path) -> dict:
     """Everything the templates show."""
-    from paper_figures import table_controls, table_realdata, table_simulate, table_theory_check
+    from clsreg.paper_figures import (
+        table_controls,
+        table_realdata,
+        table_simulate,
+        table_theory_check,
+    )
 
     protocol, control = table_simulate.summary_rows(results)
     controls = (table_controls.controls_rows(results) if results.controls is not None

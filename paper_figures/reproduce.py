@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from analysis.files import ensure_dir, write_text_atomic
-from analysis.validate import check_choice
+from clsreg.analysis.files import ensure_dir, write_text_atomic
+from clsreg.analysis.validate import check_choice
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,9 @@ class Stage:
 
 
 def _theory(out: Path, preset: ReproducePreset) -> None:
-    from analysis.theory import bound_grid, write_bound_grid
-    from simulate.theory_link import PRESETS as THEORY
-    from simulate.theory_link import predict_protocol, sigma_sensitivity, write_rows
+    from clsreg.analysis.theory import bound_grid, write_bound_grid
+    from clsreg.simulate.theory_link import PRESETS as THEORY
+    from clsreg.simulate.theory_link import predict_protocol, sigma_sensitivity, write_rows
 
     folder = ensure_dir(out / "theory")
     grid = THEORY[preset.theory]
@@ -81,9 +81,9 @@ def _theory(out: Path, preset: ReproducePreset) -> None:
 
 def _sweep(folder: Path, preset: ReproducePreset, device: str, weight_decay: float | None
            ) -> None:
-    from simulate.grid import grid_from_mapping, load_grid
-    from simulate.report import report
-    from simulate.sweep import run_sweep
+    from clsreg.simulate.grid import grid_from_mapping, load_grid
+    from clsreg.simulate.report import report
+    from clsreg.simulate.sweep import run_sweep
 
     grid = (load_grid(preset.grid) if isinstance(preset.grid, str)
             else grid_from_mapping(preset.grid))
@@ -94,9 +94,9 @@ def _sweep(folder: Path, preset: ReproducePreset, device: str, weight_decay: flo
 
 
 def _controls(folder: Path, preset: ReproducePreset, device: str) -> None:
-    from simulate.controls import controls_report
-    from simulate.grid import grid_from_mapping, load_grids
-    from simulate.sweep import run_sweep
+    from clsreg.simulate.controls import controls_report
+    from clsreg.simulate.grid import grid_from_mapping, load_grids
+    from clsreg.simulate.sweep import run_sweep
 
     grids = (load_grids(preset.controls) if isinstance(preset.controls, str)
              else [grid_from_mapping(values) for _, values in preset.controls])
@@ -105,8 +105,8 @@ def _controls(folder: Path, preset: ReproducePreset, device: str) -> None:
 
 
 def _real(out: Path, preset: ReproducePreset, device: str) -> None:
-    from realdata.experiment import make_config, prepare, run
-    from realdata.imbalance import prepare_series, run_series
+    from clsreg.realdata.experiment import make_config, prepare, run
+    from clsreg.realdata.imbalance import prepare_series, run_series
 
     run(prepare(make_config(dataset="hotel_rates", epochs=preset.real_epochs or 30)),
         preset.hotel_seeds, out / "real" / "hotel_rates", device, progress=False)
@@ -116,9 +116,9 @@ def _real(out: Path, preset: ReproducePreset, device: str) -> None:
 
 
 def stages(out: Path, preset: ReproducePreset, device: str) -> list[Stage]:
-    from paper_figures.catalog import draw_all
-    from paper_figures.report import write_report
-    from paper_figures.results import Results
+    from clsreg.paper_figures.catalog import draw_all
+    from clsreg.paper_figures.report import write_report
+    from clsreg.paper_figures.results import Results
 
     name = preset.grid if isinstance(preset.grid, str) else "custom"
 
@@ -150,10 +150,9 @@ def reproduce(out: str | Path, preset_name: str = "quick", device: str = "auto",
 
     ``preset`` (a custom :class:`ReproducePreset`) overrides ``preset_name``.
     """
+    from clsreg.simulate.device import resolve_device
+    from clsreg.simulate.store import git_revision, package_version
     from tqdm import tqdm
-
-    from simulate.device import resolve_device
-    from simulate.store import git_revision, package_version
 
     if preset is None:
         preset = PRESETS[check_choice("reproduce preset", preset_name, PRESETS)]
@@ -187,9 +186,8 @@ def _write_provenance(out: Path, preset_name: str, preset: ReproducePreset, devi
                       seconds: dict[str, float], version: str, revision: str) -> dict:
     import numpy
     import torch
-
-    from simulate.data import DATA_SEEDS, MODEL_SEEDS
-    from simulate.grid import grid_from_mapping, load_grid
+    from clsreg.simulate.data import DATA_SEEDS, MODEL_SEEDS
+    from clsreg.simulate.grid import grid_from_mapping, load_grid
 
     grid = (load_grid(preset.grid) if isinstance(preset.grid, str)
             else grid_from_mapping(preset.grid))

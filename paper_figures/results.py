@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from analysis.errors import InputError
+from clsreg.analysis.errors import InputError
 
 STORE = "results.sqlite"
 
@@ -86,7 +86,7 @@ def run_alone(draw: Callable[[Results, Path], list[Path]]) -> None:
     parser.add_argument("results", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    from analysis.files import ensure_dir
+    from clsreg.analysis.files import ensure_dir
 
     try:
         paths = draw(Results.discover(args.results), ensure_dir(args.out))

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from analysis.vocabulary import SETTINGS
-from paper_figures.results import Results, run_alone
-from paper_figures.style import SPLIT_COLORS, plt, save_figure
-from simulate.data import DATA_SEEDS, make_dataset
+from clsreg.analysis.vocabulary import SETTINGS
+from clsreg.paper_figures.results import Results, run_alone
+from clsreg.paper_figures.style import SPLIT_COLORS, plt, save_figure
+from clsreg.simulate.data import DATA_SEEDS, make_dataset
 
 
 def plot(out_dir: Path, function_index: int = 0, seed_index: int = 0) -> list[Path]:

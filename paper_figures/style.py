@@ -8,8 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-
-from analysis.files import atomic_path  # noqa: E402
+from clsreg.analysis.files import atomic_path  # noqa: E402
 
 SAMPLING_COLORS = {"uniform": "#4c72b0", "mild": "#55a868", "moderate": "#dd8452",
                    "severe": "#c44e52"}

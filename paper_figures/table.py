@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.files import write_text_atomic
+from clsreg.analysis.files import write_text_atomic
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from paper_figures.results import MissingResults, Results, run_alone
-from paper_figures.table import Table, interval, number, p_value, percent
+from clsreg.paper_figures.results import MissingResults, Results, run_alone
+from clsreg.paper_figures.table import Table, interval, number, p_value, percent
 
 CONTROL_COLUMNS = ["control", "setting", "sampling", "pairs", "baseline", "method", "change",
                    "seed 95% CI", "Holm p", "seed Holm p"]
@@ -17,7 +17,7 @@ SEARCH_COLUMNS = ["setting", "sampling", "λ", "C", "bins", "lr", "epochs", "cha
 
 def controls_rows(results: Results, num_resamples: int = 10_000
                   ) -> tuple[list[dict], list[dict], str]:
-    from simulate.controls import controls_report
+    from clsreg.simulate.controls import controls_report
 
     if results.controls is None:
         raise MissingResults("no controls store (controls/; clsreg simulate run --preset "

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from paper_figures.results import MissingResults, Results, run_alone
-from paper_figures.table import Table, interval, number, p_value, percent
+from clsreg.paper_figures.results import MissingResults, Results, run_alone
+from clsreg.paper_figures.table import Table, interval, number, p_value, percent
 
 COLUMNS = ["experiment", "shot", "metric", "n", "reg", "method", "change", "95% CI",
            "p (samples, Holm)", "p (seeds, Holm)", "seeds won"]
 
 
 def build(results: Results) -> Table:
-    from realdata.report import build_report
+    from clsreg.realdata.report import build_report
 
     if not results.real:
         raise MissingResults("no real-data store (run clsreg realdata run)")

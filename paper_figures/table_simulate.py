@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from paper_figures.results import Results, run_alone
-from paper_figures.table import Table, interval, number, p_value, percent
+from clsreg.paper_figures.results import Results, run_alone
+from clsreg.paper_figures.table import Table, interval, number, p_value, percent
 
 COLUMNS = ["setting", "sampling", "C", "pairs", "reg", "method", "change", "95% CI",
            "wins", "Holm p", "seed 95% CI", "seed Holm p"]
 
 
 def _rows(folder: Path, num_resamples: int) -> list[dict]:
-    from simulate.report import load_records, paired_cells, summarize
+    from clsreg.simulate.report import load_records, paired_cells, summarize
 
     return summarize(paired_cells(load_records(folder)), num_resamples)
 

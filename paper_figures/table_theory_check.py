@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from paper_figures.results import Results, run_alone
-from paper_figures.table import Table, p_value
+from clsreg.paper_figures.results import Results, run_alone
+from clsreg.paper_figures.table import Table, p_value
 
 COLUMNS = ["measured", "regime", "cells", "n cells", "Spearman ρ [95% CI]", "p",
            "Kendall τ [95% CI]", "noise ceiling", "ρ / ceiling", "theory applies"]
@@ -16,8 +16,8 @@ WHAT = {"excess": "reg's excess MSE under imbalance", "gain": "MSE(reg) − MSE(
 
 def checks(results: Results) -> list:
     """The theory check of both targets (the excess one only where the store measures it)."""
-    from analysis.errors import InputError
-    from simulate.theory_check import run_check
+    from clsreg.analysis.errors import InputError
+    from clsreg.simulate.theory_check import run_check
 
     found = []
     for target in ("excess", "gain"):
@@ -30,7 +30,7 @@ def checks(results: Results) -> list:
 
 
 def build(results: Results) -> Table:
-    from simulate.theory_check import ci_text, number_text
+    from clsreg.simulate.theory_check import ci_text, number_text
 
     rows = []
     for result in checks(results):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analysis.theory import captured_fraction
-from analysis.vocabulary import DEFAULT_SIGMA_FRACTION
-from paper_figures.results import Results, run_alone
-from paper_figures.style import SAMPLING_COLORS, plt, save_figure
-from simulate.data import data_seed
-from simulate.theory_link import effective_sigma, target_model
+from clsreg.analysis.theory import captured_fraction
+from clsreg.analysis.vocabulary import DEFAULT_SIGMA_FRACTION
+from clsreg.paper_figures.results import Results, run_alone
+from clsreg.paper_figures.style import SAMPLING_COLORS, plt, save_figure
+from clsreg.simulate.data import data_seed
+from clsreg.simulate.theory_link import effective_sigma, target_model
 
 CLASS_GRID = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 

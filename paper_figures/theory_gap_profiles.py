@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from analysis.theory import gap
-from analysis.vocabulary import DEFAULT_SIGMA_FRACTION, SAMPLINGS
-from paper_figures.results import Results, run_alone
-from paper_figures.style import SAMPLING_COLORS, plt, save_figure
-from simulate.data import data_seed
-from simulate.theory_link import effective_sigma, target_model
+from clsreg.analysis.theory import gap
+from clsreg.analysis.vocabulary import DEFAULT_SIGMA_FRACTION, SAMPLINGS
+from clsreg.paper_figures.results import Results, run_alone
+from clsreg.paper_figures.style import SAMPLING_COLORS, plt, save_figure
+from clsreg.simulate.data import data_seed
+from clsreg.simulate.theory_link import effective_sigma, target_model
 
 
 def plot_gap_profiles(path: Path, function_index: int = 0, seed_index: int = 0) -> list[Path]:

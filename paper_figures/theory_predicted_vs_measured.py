@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from paper_figures.results import Results, run_alone
-from paper_figures.style import plt, save_figure
+from clsreg.paper_figures.results import Results, run_alone
+from clsreg.paper_figures.style import plt, save_figure
 
 SETTING_MARKERS = {"clean": "o", "noisy": "s", "ood": "x"}
 LABELS = {"excess": ("predicted excess_mse", "measured MSE(reg, imbalanced) − MSE(reg, uniform)"),
@@ -16,7 +16,7 @@ LABELS = {"excess": ("predicted excess_mse", "measured MSE(reg, imbalanced) − 
 
 def plot_predicted_vs_measured(checks: list, path: Path) -> list[Path]:
     """One panel per :class:`simulate.theory_check.TheoryCheck`."""
-    from simulate.theory_check import DEFAULT_PREDICTOR, POOLED
+    from clsreg.simulate.theory_check import DEFAULT_PREDICTOR, POOLED
 
     figure, axes = plt.subplots(1, len(checks), figsize=(5 * len(checks), 4), squeeze=False)
     for axis, check in zip(axes[0], checks, strict=True):
@@ -47,7 +47,7 @@ def plot_predicted_vs_measured(checks: list, path: Path) -> list[Path]:
 
 def draw(results: Results, out: Path) -> list[Path]:
     """``theory_predicted_vs_measured.png/.pdf`` from the 1D store."""
-    from paper_figures.table_theory_check import checks
+    from clsreg.paper_figures.table_theory_check import checks
 
     return plot_predicted_vs_measured(checks(results), out / "theory_predicted_vs_measured")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from paper_figures.results import Results, run_alone
-from paper_figures.style import SAMPLING_COLORS, plt, save_figure
+from clsreg.paper_figures.results import Results, run_alone
+from clsreg.paper_figures.style import SAMPLING_COLORS, plt, save_figure
 
 
 def plot_sigma_sensitivity(rows: list[dict], path: Path) -> list[Path]:

@@ -7,17 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from analysis.vocabulary import SAMPLINGS, SETTINGS
-from paper_figures.results import MissingResults, Results, run_alone
-from paper_figures.style import plt, save_figure
+from clsreg.analysis.vocabulary import SAMPLINGS, SETTINGS
+from clsreg.paper_figures.results import MissingResults, Results, run_alone
+from clsreg.paper_figures.style import plt, save_figure
 
 CONDITION_COLORS = {"protocol": "#c44e52", "weight decay 0": "#4c72b0"}
 
 
 def control_rows(results: Results, num_resamples: int = 2000) -> dict[str, list[dict]]:
     """The paired summary rows of the protocol's store and of the control's."""
-    from simulate.report import load_records, paired_cells, summarize
+    from clsreg.simulate.report import load_records, paired_cells, summarize
 
     if results.control is None:
         raise MissingResults("no weight-decay-0 control store (sim_wd0/; clsreg reproduce "

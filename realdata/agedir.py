@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from clsreg.analysis.errors import InputError
 from PIL import Image, UnidentifiedImageError
-
-from analysis.errors import InputError
 
 AGE_CSV = {"imdb-wiki-dir": "imdb_wiki.csv", "agedb-dir": "agedb.csv"}
 AGE_RANGE = (0, 200)

@@ -19,10 +19,9 @@ from types import ModuleType
 
 import torch
 import torch.nn.functional as F
+from clsreg.analysis.errors import InputError
+from clsreg.simulate.heads import RegClsHeads
 from torch import nn
-
-from analysis.errors import InputError
-from simulate.heads import RegClsHeads
 
 from .models import CLASS_SEED_OFFSET, RegClsModel, build_model, seeded_heads
 

@@ -32,15 +32,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from clsreg.analysis.binning import bin_counts, make_edges
+from clsreg.analysis.errors import ConfigError, InputError
+from clsreg.analysis.validate import check_choice, check_int, check_number
+from clsreg.analysis.vocabulary import BINNINGS, DEFAULT_METHODS, REAL_KIND
+from clsreg.simulate.device import resolve_device
+from clsreg.simulate.methods import Method, get_method, parse_methods
+from clsreg.simulate.store import Record, ResultsStore, require_kind
 from torch.utils.data import Dataset, TensorDataset
-
-from analysis.binning import bin_counts, make_edges
-from analysis.errors import ConfigError, InputError
-from analysis.validate import check_choice, check_int, check_number
-from analysis.vocabulary import BINNINGS, DEFAULT_METHODS, REAL_KIND
-from simulate.device import resolve_device
-from simulate.methods import Method, get_method, parse_methods
-from simulate.store import Record, ResultsStore, require_kind
 
 from .evaluate import DEPTH_METRICS, METRICS, ShotConfig, assign_shots, grouped_metrics
 from .experiment import flat_metrics, record_key, torch_threads

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from analysis.errors import InputError
+from clsreg.analysis.errors import InputError
 
 ACTIVITIES = ("cereals", "coffee", "friedegg", "juice", "milk", "pancake", "salat", "sandwich",
               "scrambledegg", "tea")

@@ -24,20 +24,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from analysis.stats import holm
-from analysis.theory_gap import (
+from clsreg.analysis.stats import holm
+from clsreg.analysis.theory_gap import (
     VERDICT_SOURCES,
     VERDICTS,
     Calibration,
     gap_report,
     robust_range,
 )
-from realdata.cv_sigma import cross_validated_sigma
-from realdata.datasets import Table
-from realdata.experiment import Prepared, make_config, prepare, run
-from realdata.imbalance import prepare_series, run_series
-from realdata.report import ExperimentRuns, compare_shot, load_runs
+from clsreg.realdata.cv_sigma import cross_validated_sigma
+from clsreg.realdata.datasets import Table
+from clsreg.realdata.experiment import Prepared, make_config, prepare, run
+from clsreg.realdata.imbalance import prepare_series, run_series
+from clsreg.realdata.report import ExperimentRuns, compare_shot, load_runs
 
 CALIBRATION_TABLES = ("hotel_rates", "cps1988", "computers", "txhousing", "tenmilerace",
                       "gapminder", "deliveries", "wage")
@@ -111,9 +110,9 @@ def series_points(runs_dir: Path, seeds: int = SEEDS, progress: bool = True,
 def one_d_points(store_dir: Path, num_classes: int = ONE_D_CLASSES,
                  workers: int = 1) -> list[dict]:
     """The paper grid's clean and noisy cells at ``num_classes`` uniform bins."""
-    from analysis.vocabulary import LABEL_SHIFT_SETTINGS, SAMPLINGS
-    from simulate.report import stat_row
-    from simulate.theory_check import (
+    from clsreg.analysis.vocabulary import LABEL_SHIFT_SETTINGS, SAMPLINGS
+    from clsreg.simulate.report import stat_row
+    from clsreg.simulate.theory_check import (
         attach_predictions,
         store_pairs,
         theory_records,

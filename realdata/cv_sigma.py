@@ -13,9 +13,8 @@ mild leak of column means and category levels that does not matter for a scale e
 from __future__ import annotations
 
 import numpy as np
-
-from analysis.errors import InputError
-from realdata.datasets import Table, encode_features, fit_encoder
+from clsreg.analysis.errors import InputError
+from clsreg.realdata.datasets import Table, encode_features, fit_encoder
 
 CV_FOLDS = 5
 # Rows beyond this are subsampled (seed 0): the σ estimate is stable long before.

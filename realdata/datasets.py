@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from analysis.errors import InputError
-from analysis.files import read_csv_file
+from clsreg.analysis.errors import InputError
+from clsreg.analysis.files import read_csv_file
 
 # A target whose spread is below this fraction of its magnitude is constant to the model.
 CONSTANT_TOLERANCE = 1e-9

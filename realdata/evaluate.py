@@ -16,10 +16,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
-from analysis.binning import assign_labels, bin_counts
-from analysis.errors import ConfigError, InputError
-from analysis.validate import check_int
+from clsreg.analysis.binning import assign_labels, bin_counts
+from clsreg.analysis.errors import ConfigError, InputError
+from clsreg.analysis.validate import check_int
 
 SHOTS = ("overall", "many", "medium", "few")
 METRICS = ("mae", "mse", "gm")

@@ -22,9 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
-
-from analysis.binning import (
+from clsreg.analysis.binning import (
     assign_labels,
     balanced_label_mask,
     bin_centres,
@@ -34,15 +32,16 @@ from analysis.binning import (
     make_edges,
     uniform_edges,
 )
-from analysis.errors import ConfigError, InputError
-from analysis.validate import check_choice, check_int, check_number
-from analysis.vocabulary import BINNINGS, DEFAULT_METHODS, REAL_KIND, SAMPLINGS
-from simulate.compare import RunIdentity
-from simulate.data import select_by_target
-from simulate.device import resolve_device
-from simulate.methods import Method, get_method, parse_methods
-from simulate.population import TrainConfig
-from simulate.store import Record, ResultsStore, require_kind
+from clsreg.analysis.errors import ConfigError, InputError
+from clsreg.analysis.validate import check_choice, check_int, check_number
+from clsreg.analysis.vocabulary import BINNINGS, DEFAULT_METHODS, REAL_KIND, SAMPLINGS
+from clsreg.simulate.compare import RunIdentity
+from clsreg.simulate.data import select_by_target
+from clsreg.simulate.device import resolve_device
+from clsreg.simulate.methods import Method, get_method, parse_methods
+from clsreg.simulate.population import TrainConfig
+from clsreg.simulate.store import Record, ResultsStore, require_kind
+from tqdm import tqdm
 
 from .datasets import Table, encode_features, fit_encoder, load_csv, load_rdataset
 from .evaluate import METRICS, ShotConfig, assign_shots, grouped_metrics

@@ -33,8 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-from analysis.errors import InputError
+from clsreg.analysis.errors import InputError
 
 DEFAULT_FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 TRAIN_IMAGES = "train-images-idx3-ubyte.gz"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analysis.validate import check_choice
+from clsreg.analysis.validate import check_choice
 
 FIXTURES = ("imdb-wiki-dir", "agedb-dir", "nyud2-dir", "breakfast", "fashion-rotation")
 

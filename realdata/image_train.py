@@ -32,17 +32,16 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from clsreg.analysis.binning import bin_centres
+from clsreg.analysis.errors import ConfigError, InputError, RunError
+from clsreg.analysis.files import atomic_path
+from clsreg.analysis.validate import check_int, check_number
+from clsreg.simulate.methods import Method
+from clsreg.simulate.population import TrainConfig
+from clsreg.simulate.reference import make_optimizer
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
-
-from analysis.binning import bin_centres
-from analysis.errors import ConfigError, InputError, RunError
-from analysis.files import atomic_path
-from analysis.validate import check_int, check_number
-from simulate.methods import Method
-from simulate.population import TrainConfig
-from simulate.reference import make_optimizer
 
 from .train import TargetScaler
 

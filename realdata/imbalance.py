@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analysis.errors import InputError
-from analysis.vocabulary import DEFAULT_METHODS
+from clsreg.analysis.errors import InputError
+from clsreg.analysis.vocabulary import DEFAULT_METHODS
 
 from .experiment import ExperimentConfig, Prepared, prepare, run, variant
 

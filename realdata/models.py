@@ -8,9 +8,8 @@ own, so two methods' models differ only in the class head and the loss.
 from __future__ import annotations
 
 import torch
+from clsreg.simulate.heads import RegClsHeads
 from torch import nn
-
-from simulate.heads import RegClsHeads
 
 DEFAULT_HIDDEN = (128, 64)
 

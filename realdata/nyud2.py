@@ -19,10 +19,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
-from PIL import Image
-
-from analysis.errors import InputError
-from realdata.agedir import (
+from clsreg.analysis.errors import InputError
+from clsreg.realdata.agedir import (
     PIL_ERRORS,
     coin_flip,
     pil_reason,
@@ -30,6 +28,7 @@ from realdata.agedir import (
     read_rgb,
     to_input_tensor,
 )
+from PIL import Image
 
 TRAIN_CSV = "nyu2_train.csv"
 TEST_CSV = "nyu2_test.csv"

@@ -27,14 +27,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from clsreg.analysis.errors import InputError
+from clsreg.analysis.files import check_outputs, write_text_atomic
+from clsreg.analysis.stats import bootstrap_rel_change_ci, holm, paired_t_p, wilcoxon_p
+from clsreg.analysis.vocabulary import BASELINE_METHOD, REAL_KIND
+from clsreg.simulate.compare import pair_runs
+from clsreg.simulate.store import ResultsStore
 from tabulate import tabulate
-
-from analysis.errors import InputError
-from analysis.files import check_outputs, write_text_atomic
-from analysis.stats import bootstrap_rel_change_ci, holm, paired_t_p, wilcoxon_p
-from analysis.vocabulary import BASELINE_METHOD, REAL_KIND
-from simulate.compare import pair_runs
-from simulate.store import ResultsStore
 
 from .evaluate import HIGHER_IS_BETTER, METRICS, SHOTS, metric_from_losses, per_sample_terms
 from .experiment import REAL_SAMPLINGS, real_identity

@@ -19,10 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from analysis.binning import assign_labels, uniform_edges
-from analysis.errors import ConfigError, InputError
-from analysis.validate import check_int, check_number
+from clsreg.analysis.binning import assign_labels, uniform_edges
+from clsreg.analysis.errors import ConfigError, InputError
+from clsreg.analysis.validate import check_int, check_number
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-
-from analysis.errors import InputError, RunError
-from simulate.methods import Method
-from simulate.population import TrainConfig
-from simulate.reference import make_optimizer
+from clsreg.analysis.errors import InputError, RunError
+from clsreg.simulate.methods import Method
+from clsreg.simulate.population import TrainConfig
+from clsreg.simulate.reference import make_optimizer
 
 from .models import RegClsModel
 

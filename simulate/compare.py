@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
-from analysis.vocabulary import BASELINE_METHOD
+from clsreg.analysis.vocabulary import BASELINE_METHOD
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-
-from analysis.errors import InputError
-from analysis.files import atomic_path
-from analysis.vocabulary import SAMPLINGS, SETTINGS
-from simulate.compare import RunIdentity, pair_runs
-from simulate.grid import RECIPE_DEFAULTS, Grid, sim_identity
-from simulate.report import add_holm, load_records, stat_row
+from clsreg.analysis.errors import InputError
+from clsreg.analysis.files import atomic_path
+from clsreg.analysis.vocabulary import SAMPLINGS, SETTINGS
+from clsreg.simulate.compare import RunIdentity, pair_runs
+from clsreg.simulate.grid import RECIPE_DEFAULTS, Grid, sim_identity
+from clsreg.simulate.report import add_holm, load_records, stat_row
 
 STUDY_DECAY = Grid().weight_decay
 SIGNIFICANCE = 0.05

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from analysis.errors import InputError
-from analysis.files import atomic_path
-from analysis.validate import check_choice
-from analysis.vocabulary import PROTOCOLS, SAMPLINGS, SETTINGS
+from clsreg.analysis.errors import InputError
+from clsreg.analysis.files import atomic_path
+from clsreg.analysis.validate import check_choice
+from clsreg.analysis.vocabulary import PROTOCOLS, SAMPLINGS, SETTINGS
 
 WINDOW_STD = {"mild": 0.3, "moderate": 0.1, "severe": 0.03}
 NOISE_STD = 0.1
@@ -342,7 +341,7 @@ def make_dataset(
     check_choice("sampling", sampling, SAMPLINGS)
     check_choice("protocol", protocol, PROTOCOLS)
     if protocol == "released":
-        from simulate.released import released_dataset  # it builds on this module
+        from clsreg.simulate.released import released_dataset  # it builds on this module
 
         return released_dataset(function_index, setting, sampling, data_seed, num_points,
                                 function_seed)

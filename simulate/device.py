@@ -9,9 +9,8 @@ from __future__ import annotations
 import re
 
 import torch
-
-from analysis.errors import ConfigError
-from analysis.vocabulary import DEVICE_HELP, DTYPES
+from clsreg.analysis.errors import ConfigError
+from clsreg.analysis.vocabulary import DEVICE_HELP, DTYPES
 
 _DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}

@@ -20,14 +20,13 @@ from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 import torch
-
-from analysis.errors import ConfigError, InputError
-from analysis.validate import check_choice
-from simulate.device import check_device_name, resolve_device
-from simulate.grid import Run
-from simulate.population import flush_subnormals
-from simulate.store import Record
-from simulate.training import DatasetCache, train_population
+from clsreg.analysis.errors import ConfigError, InputError
+from clsreg.analysis.validate import check_choice
+from clsreg.simulate.device import check_device_name, resolve_device
+from clsreg.simulate.grid import Run
+from clsreg.simulate.population import flush_subnormals
+from clsreg.simulate.store import Record
+from clsreg.simulate.training import DatasetCache, train_population
 
 # Retries of a population whose worker died (Ray's own retry of a failed task).
 RAY_TASK_RETRIES = 3

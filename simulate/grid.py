@@ -23,10 +23,16 @@ from __future__ import annotations
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
-from analysis.errors import ConfigError
-from analysis.files import check_input_file
-from analysis.validate import check_choice, check_choices, check_int, check_list, check_number
-from analysis.vocabulary import (
+from clsreg.analysis.errors import ConfigError
+from clsreg.analysis.files import check_input_file
+from clsreg.analysis.validate import (
+    check_choice,
+    check_choices,
+    check_int,
+    check_list,
+    check_number,
+)
+from clsreg.analysis.vocabulary import (
     BINNINGS,
     CLASS_COUNTS,
     DECAY_SCALINGS,
@@ -37,10 +43,10 @@ from analysis.vocabulary import (
     SETTINGS,
     SIM_KIND,
 )
-from simulate.compare import RunIdentity
-from simulate.data import DATA_SEEDS, MODEL_SEEDS
-from simulate.methods import METHODS, Method, get_method, parse_methods
-from simulate.released import min_num_points
+from clsreg.simulate.compare import RunIdentity
+from clsreg.simulate.data import DATA_SEEDS, MODEL_SEEDS
+from clsreg.simulate.methods import METHODS, Method, get_method, parse_methods
+from clsreg.simulate.released import min_num_points
 
 # The methods study: the baseline, the study's method, the dedicated fixes, and reg+cls
 # combined with each fix that keeps a regression head.

@@ -29,13 +29,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
+from clsreg.analysis.binning import IGNORE_LABEL, assign_labels, uniform_edges
+from clsreg.analysis.errors import ConfigError
+from clsreg.analysis.validate import check_choice, check_int, check_number
+from clsreg.analysis.vocabulary import BASELINE_METHOD, BINNINGS, METHOD_ALIASES
 from scipy.ndimage import gaussian_filter1d
 from torch.nn import functional as F
-
-from analysis.binning import IGNORE_LABEL, assign_labels, uniform_edges
-from analysis.errors import ConfigError
-from analysis.validate import check_choice, check_int, check_number
-from analysis.vocabulary import BASELINE_METHOD, BINNINGS, METHOD_ALIASES
 
 Tensor = torch.Tensor
 

@@ -13,10 +13,10 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from analysis.errors import InputError
-from analysis.files import atomic_path
-from analysis.vocabulary import BASELINE_METHOD, SAMPLINGS, SETTINGS
-from simulate.report import add_holm, format_rows, load_records, paired_cells, stat_row
+from clsreg.analysis.errors import InputError
+from clsreg.analysis.files import atomic_path
+from clsreg.analysis.vocabulary import BASELINE_METHOD, SAMPLINGS, SETTINGS
+from clsreg.simulate.report import add_holm, format_rows, load_records, paired_cells, stat_row
 
 BASELINES = (BASELINE_METHOD, "regcls")
 

@@ -34,13 +34,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-
-from analysis.binning import balanced_label_mask
-from analysis.errors import ConfigError
-from analysis.validate import check_choice, check_int
-from analysis.vocabulary import OPTIMIZERS
-from simulate.device import resolve_device, resolve_dtype
-from simulate.methods import MSE, Method
+from clsreg.analysis.binning import balanced_label_mask
+from clsreg.analysis.errors import ConfigError
+from clsreg.analysis.validate import check_choice, check_int
+from clsreg.analysis.vocabulary import OPTIMIZERS
+from clsreg.simulate.device import resolve_device, resolve_dtype
+from clsreg.simulate.methods import MSE, Method
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8

@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
-
-from analysis.errors import ConfigError
-from simulate.device import resolve_device, resolve_dtype
-from simulate.heads import RegClsHeads
-from simulate.methods import Method
-from simulate.population import (
+from clsreg.analysis.errors import ConfigError
+from clsreg.simulate.device import resolve_device, resolve_dtype
+from clsreg.simulate.heads import RegClsHeads
+from clsreg.simulate.methods import Method
+from clsreg.simulate.population import (
     ADAM_BETAS,
     ADAM_EPS,
     Architecture,
@@ -31,6 +28,8 @@ from simulate.population import (
     TrainConfig,
     initial_parameters,
 )
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 FEEDS = ("strong", "faithful")
 

@@ -18,9 +18,8 @@ datasets are written in the released order.
 from __future__ import annotations
 
 import numpy as np
-
-from analysis.errors import InputError
-from simulate.data import (
+from clsreg.analysis.errors import InputError
+from clsreg.simulate.data import (
     NOISE_STD,
     WINDOW_STD,
     Dataset,

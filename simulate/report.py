@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from analysis.errors import InputError
-from analysis.files import atomic_path
-from analysis.stats import compare_by_seed, compare_paired, holm, seeds_needed
-from analysis.vocabulary import BASELINE_METHOD, SAMPLINGS, SETTINGS, SIM_KIND
-from simulate.compare import Pairing, pair_runs
-from simulate.grid import RECIPE_DEFAULTS, sim_identity
-from simulate.store import ResultsStore
+from clsreg.analysis.errors import InputError
+from clsreg.analysis.files import atomic_path
+from clsreg.analysis.stats import compare_by_seed, compare_paired, holm, seeds_needed
+from clsreg.analysis.vocabulary import BASELINE_METHOD, SAMPLINGS, SETTINGS, SIM_KIND
+from clsreg.simulate.compare import Pairing, pair_runs
+from clsreg.simulate.grid import RECIPE_DEFAULTS, sim_identity
+from clsreg.simulate.store import ResultsStore
 
 STAT_COLUMNS = ("n_pairs", "rel_change", "ci_low", "ci_high", "win_rate", "p_wilcoxon",
                 "p_ttest", "p_holm", "n_seeds", "seed_ci_low", "seed_ci_high", "p_seed",

@@ -26,8 +26,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-
-from analysis.errors import ConfigError, InputError, RunError
+from clsreg.analysis.errors import ConfigError, InputError, RunError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (

@@ -14,13 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.errors import ConfigError
-from analysis.vocabulary import SIM_KIND
-from simulate.device import resolve_dtype
-from simulate.executors import Executor, LocalExecutor
-from simulate.grid import RECIPE_DEFAULTS, Grid, Run, expand_all, populations
-from simulate.population import flush_subnormals
-from simulate.store import ResultsStore, require_kind
+from clsreg.analysis.errors import ConfigError
+from clsreg.analysis.vocabulary import SIM_KIND
+from clsreg.simulate.device import resolve_dtype
+from clsreg.simulate.executors import Executor, LocalExecutor
+from clsreg.simulate.grid import RECIPE_DEFAULTS, Grid, Run, expand_all, populations
+from clsreg.simulate.population import flush_subnormals
+from clsreg.simulate.store import ResultsStore, require_kind
 
 # Models per population: on the CPU enough to amortize per-step overhead while a population
 # stays a small unit of work to lose on interruption; on a GPU as many as the grid offers.

@@ -29,20 +29,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-
-from analysis.errors import InputError
-from analysis.stats import rank_correlation_ci, split_half_reliability
-from analysis.vocabulary import (
+from clsreg.analysis.errors import InputError
+from clsreg.analysis.stats import rank_correlation_ci, split_half_reliability
+from clsreg.analysis.vocabulary import (
     BASELINE_METHOD,
     DEFAULT_SIGMA_FRACTION,
     LABEL_SHIFT_SETTINGS,
     SETTINGS,
     SIM_KIND,
 )
-from simulate.compare import pair_runs
-from simulate.grid import RECIPE_DEFAULTS, sim_identity
-from simulate.store import ResultsStore
-from simulate.theory_link import DATASET_KEYS
+from clsreg.simulate.compare import pair_runs
+from clsreg.simulate.grid import RECIPE_DEFAULTS, sim_identity
+from clsreg.simulate.store import ResultsStore
+from clsreg.simulate.theory_link import DATASET_KEYS
 
 TARGETS = ("excess", "gain")
 POOLED = "clean+noisy"
@@ -186,7 +185,7 @@ def attach_predictions(rows: list[dict], sigma: dict[tuple, float] | None,
     range for every dataset, and likewise for datasets it lacks). Excess rows (no class
     head) get the 4-class decomposition only as a placeholder for the benefit columns.
     """
-    from simulate.theory_link import predictions_for_pairs
+    from clsreg.simulate.theory_link import predictions_for_pairs
 
     sigma = sigma or {}
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -534,8 +533,7 @@ def write_check(result: TheoryCheck, out_dir: Path) -> list[Path]:
     """``check_<target>.csv``, ``candidates_<target>.csv`` and ``calibration_<target>.csv``
     in ``out_dir`` (each written atomically)."""
     import pandas as pd
-
-    from analysis.files import atomic_path, ensure_dir
+    from clsreg.analysis.files import atomic_path, ensure_dir
 
     out_dir = ensure_dir(out_dir)
     tables = {"check": [r.as_dict() for r in result.rows],

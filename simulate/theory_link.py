@@ -30,18 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
-
-from analysis.errors import InputError
-from analysis.files import atomic_path, ensure_dir, read_csv_file
-from analysis.theory import (
+from clsreg.analysis.errors import InputError
+from clsreg.analysis.files import atomic_path, ensure_dir, read_csv_file
+from clsreg.analysis.theory import (
     class_edges,
     decompose,
     excess_mse,
     window_interval,
     window_mixture_density,
 )
-from analysis.vocabulary import (
+from clsreg.analysis.vocabulary import (
     BINNINGS,
     CLASS_COUNTS,
     DEFAULT_SIGMA_FRACTION,
@@ -49,7 +47,8 @@ from analysis.vocabulary import (
     SAMPLINGS,
     SETTINGS,
 )
-from simulate import data as protocol
+from clsreg.simulate import data as protocol
+from tqdm import tqdm
 
 SIGMA_FRACTIONS = (0.02, 0.0375, DEFAULT_SIGMA_FRACTION, 0.15, 0.3)
 COLUMNS = ("setting", "sampling", "function", "function_seed", "data_seed", "num_points",

@@ -10,20 +10,19 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-
-from analysis.binning import assign_labels, bin_centres, keep_probabilities, make_edges
-from analysis.vocabulary import SAMPLINGS, SETTINGS, SIM_KIND
-from simulate.data import Dataset, make_dataset
-from simulate.grid import DataSpec, Run
-from simulate.methods import Method
-from simulate.population import (
+from clsreg.analysis.binning import assign_labels, bin_centres, keep_probabilities, make_edges
+from clsreg.analysis.vocabulary import SAMPLINGS, SETTINGS, SIM_KIND
+from clsreg.simulate.data import Dataset, make_dataset
+from clsreg.simulate.grid import DataSpec, Run
+from clsreg.simulate.methods import Method
+from clsreg.simulate.population import (
     Architecture,
     Member,
     Population,
     TrainConfig,
     mean_squared_error,
 )
-from simulate.store import Record
+from clsreg.simulate.store import Record
 
 
 def _build_dataset(spec: DataSpec) -> Dataset:

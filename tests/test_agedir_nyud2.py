@@ -8,17 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
-from analysis.errors import InputError
-from realdata.agedir import (
+from clsreg.analysis.errors import InputError
+from clsreg.realdata.agedir import (
     AGE_CSV,
     AgeImages,
     load_age_dataset,
     make_age_fixture,
     read_image,
 )
-from realdata.nyud2 import (
+from clsreg.realdata.nyud2 import (
     FEW_BINS,
     MANY_BINS,
     MEDIUM_BINS,
@@ -31,6 +29,7 @@ from realdata.nyud2 import (
     scene_split,
     to_mask_frame,
 )
+from PIL import Image
 
 # ---------------------------------------------------------------- helpers
 

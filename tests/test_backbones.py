@@ -5,10 +5,8 @@ import sys
 
 import pytest
 import torch
-from torch import nn
-
-from analysis.errors import InputError
-from realdata.backbones import (
+from clsreg.analysis.errors import InputError
+from clsreg.realdata.backbones import (
     CLASS_SEED_OFFSET,
     ImageRegCls,
     build_breakfast_model,
@@ -17,8 +15,9 @@ from realdata.backbones import (
     pixel_class_head,
     resnet50_features,
 )
-from realdata.models import build_model
-from simulate.heads import RegClsHeads
+from clsreg.realdata.models import build_model
+from clsreg.simulate.heads import RegClsHeads
+from torch import nn
 
 needs_vision = pytest.mark.skipif(
     importlib.util.find_spec("torchvision") is None, reason="needs the vision extra"

@@ -11,11 +11,10 @@ import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
-
-from cli import cli
-from realdata.evaluate import DEPTH_METRICS, ShotConfig, assign_shots, grouped_metrics
-from realdata.nyud2 import bin_shot, depth_bin
-from simulate.store import ResultsStore
+from clsreg.cli import cli
+from clsreg.realdata.evaluate import DEPTH_METRICS, ShotConfig, assign_shots, grouped_metrics
+from clsreg.realdata.nyud2 import bin_shot, depth_bin
+from clsreg.simulate.store import ResultsStore
 
 SCRIPTS = Path(__file__).parent / "scripts"
 
@@ -132,9 +131,9 @@ def test_nyud2_run_scores_the_balanced_mask(fixture_runs):
 
 
 def test_a_run_resumed_from_its_checkpoint_ends_like_an_uninterrupted_one(tmp_path):
-    from realdata.benchmarks import benchmark_config, benchmark_parts, with_data_dir
-    from realdata.fixtures import make_fixture
-    from realdata.image_train import train_loop
+    from clsreg.realdata.benchmarks import benchmark_config, benchmark_parts, with_data_dir
+    from clsreg.realdata.fixtures import make_fixture
+    from clsreg.realdata.image_train import train_loop
 
     data = make_fixture("breakfast", tmp_path / "data")
     config = with_data_dir(benchmark_config("breakfast", splits=("s1",), lr=1e-3), data)

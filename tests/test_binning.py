@@ -2,11 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
-
-from analysis.binning import (
+from clsreg.analysis.binning import (
     IGNORE_LABEL,
     assign_labels,
     balanced_label_mask,
@@ -17,7 +13,10 @@ from analysis.binning import (
     make_edges,
     uniform_edges,
 )
-from analysis.errors import InputError
+from clsreg.analysis.errors import InputError
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 # No subnormals: a library built with -ffast-math (imported by other test modules) flushes
 # them to zero process-wide, and hypothesis then refuses to draw them.

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from analysis.errors import InputError
-from realdata.breakfast import (
+from clsreg.analysis.errors import InputError
+from clsreg.realdata.breakfast import (
     ACTIVITIES,
     SPLITS,
     Video,
@@ -18,7 +17,7 @@ from realdata.breakfast import (
     load_breakfast,
     make_breakfast_fixture,
 )
-from realdata.fashion import (
+from clsreg.realdata.fashion import (
     MAX_ANGLE,
     TEST_IMAGES,
     TRAIN_IMAGES,
@@ -341,7 +340,11 @@ def test_rotation_splits(fashion_dir: Path) -> None:
 
 
 def test_a_tail_of_one_is_the_uniform_control():
-    from realdata.fashion import long_tailed_angles, long_tailed_bin_probabilities, uniform_angles
+    from clsreg.realdata.fashion import (
+        long_tailed_angles,
+        long_tailed_bin_probabilities,
+        uniform_angles,
+    )
 
     np.testing.assert_array_equal(long_tailed_bin_probabilities(1.0), np.full(18, 1 / 18))
     drawn = long_tailed_angles(1000, np.random.default_rng(5), tail=1.0)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from analysis.theory_gap import VERDICTS
-from realdata.calibration import evaluate, finish, table_points
-from realdata.report import load_runs
+from clsreg.analysis.theory_gap import VERDICTS
+from clsreg.realdata.calibration import evaluate, finish, table_points
+from clsreg.realdata.report import load_runs
 
 
 def test_a_table_point_pairs_a_prediction_with_its_measured_change(tmp_path):

@@ -6,9 +6,8 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from cli import cli
-from simulate.data import DATA_SEEDS, make_dataset
+from clsreg.cli import cli
+from clsreg.simulate.data import DATA_SEEDS, make_dataset
 
 
 def run(*args):
@@ -49,7 +48,7 @@ def test_usage_errors_exit_2_and_write_nothing(tmp_path, args, code, message):
 def test_unwritable_out_is_one_line_and_no_files(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    result = subprocess.run([sys.executable, "-m", "cli", "simulate", "data", "--out",
+    result = subprocess.run([sys.executable, "-m", "clsreg", "simulate", "data", "--out",
                              str(blocker / "sub")], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().startswith("Error: cannot create output folder")

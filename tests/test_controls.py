@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from analysis.errors import ConfigError
-from cli import cli
-from simulate.controls import control_rows, controls_report, search_rows
-from simulate.grid import SUITES, _controls, expand_all, grid_from_mapping, load_grids
-from simulate.report import load_records
-from simulate.sweep import run_sweep
+from clsreg.analysis.errors import ConfigError
+from clsreg.cli import cli
+from clsreg.simulate.controls import control_rows, controls_report, search_rows
+from clsreg.simulate.grid import SUITES, _controls, expand_all, grid_from_mapping, load_grids
+from clsreg.simulate.report import load_records
+from clsreg.simulate.sweep import run_sweep
 
 TINY = {"settings": ["clean"], "samplings": ["severe"], "functions": [0], "seeds": [0, 1],
         "num_classes": [4], "epochs": 2, "num_points": 1500, "batch_size": 64}

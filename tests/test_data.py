@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
-
-from analysis.binning import imbalance_ratio
-from analysis.errors import InputError
-from simulate.data import (
+from clsreg.analysis.binning import imbalance_ratio
+from clsreg.analysis.errors import InputError
+from clsreg.simulate.data import (
     DATA_SEEDS,
     MODEL_SEEDS,
     SAMPLINGS,

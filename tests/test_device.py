@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 from click.testing import CliRunner
-
-from analysis.errors import ConfigError
-from cli import cli
-from simulate.device import resolve_device, resolve_dtype
+from clsreg.analysis.errors import ConfigError
+from clsreg.cli import cli
+from clsreg.simulate.device import resolve_device, resolve_dtype
 
 COMMANDS = [
     ["simulate", "run", "--preset", "smoke"],

@@ -7,18 +7,17 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-
-from analysis.binning import assign_labels, keep_probabilities, make_edges
-from analysis.errors import ConfigError
-from simulate.methods import Method, get_method
-from simulate.population import (
+from clsreg.analysis.binning import assign_labels, keep_probabilities, make_edges
+from clsreg.analysis.errors import ConfigError
+from clsreg.simulate.methods import Method, get_method
+from clsreg.simulate.population import (
     Architecture,
     Member,
     Population,
     TrainConfig,
     initial_parameters,
 )
-from simulate.reference import train_single
+from clsreg.simulate.reference import train_single
 
 
 def _member(index: int, num_classes: int, n: int = 640, equal: bool = False,

@@ -17,10 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
-from cli import cli
-from simulate.grid import grid_from_mapping
-from simulate.sweep import run_sweep
+from clsreg.cli import cli
+from clsreg.simulate.grid import grid_from_mapping
+from clsreg.simulate.sweep import run_sweep
 
 TINY = {"settings": ["clean"], "samplings": ["uniform", "severe"], "functions": [0, 1],
         "seeds": [0], "num_classes": [4], "epochs": 2, "num_points": 1500, "batch_size": 64}
@@ -294,7 +293,7 @@ def test_ctrl_c_says_what_is_saved(monkeypatch, tmp_path):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("simulate.sweep.run_sweep", interrupted)
+    monkeypatch.setattr("clsreg.simulate.sweep.run_sweep", interrupted)
     result = CliRunner().invoke(cli, ["simulate", "run", "--preset", "smoke", "--out",
                                       str(tmp_path / "o")])
     assert result.exit_code == 130
@@ -355,7 +354,7 @@ def test_two_sweeps_on_one_folder_train_every_model_exactly_once(tmp_path):
     config.write_text(TINY_TOML.replace("epochs = 2", "epochs = 150")
                       .replace("num_points = 1500", "num_points = 3000"))
     out = tmp_path / "out"
-    command = [sys.executable, str(root / "cli.py"), "simulate", "run", "--config", str(config),
+    command = [sys.executable, "-m", "clsreg", "simulate", "run", "--config", str(config),
                "--device", "cpu", "--population-size", "1", "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(root)}
     first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -14,7 +14,10 @@ LAYERS = ("analysis", "simulate", "realdata", "paper_figures", "cli")
 
 
 def layer_of(module: str) -> int | None:
-    top = module.split(".")[0]
+    parts = module.split(".")
+    if parts[0] != "clsreg" or len(parts) < 2:
+        return None
+    top = parts[1]
     return LAYERS.index(top) if top in LAYERS else None
 
 
@@ -26,7 +29,7 @@ def imported_modules(source: str, package: str) -> list[str]:
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             names.append(node.module or "" if node.level == 0 else
-                         ".".join([package, *([node.module] if node.module else [])]))
+                         ".".join(["clsreg", package, *([node.module] if node.module else [])]))
     return names
 
 
@@ -57,9 +60,10 @@ def test_analysis_needs_no_torch():
 
 
 def test_the_check_catches_an_upward_import():
-    source = "import numpy\nfrom simulate.grid import Run\n\ndef f():\n    import realdata.report\n"
-    assert upward_imports(source, "simulate") == ["realdata.report"]
+    source = ("import numpy\nfrom clsreg.simulate.grid import Run\n\ndef f():\n"
+              "    import clsreg.realdata.report\n")
+    assert upward_imports(source, "simulate") == ["clsreg.realdata.report"]
     assert upward_imports("from .report import x\n", "realdata") == []
-    assert upward_imports("from paper_figures import style\n", "realdata") == [
-        "paper_figures"]
+    assert upward_imports("from clsreg.paper_figures import style\n", "realdata") == [
+        "clsreg.paper_figures"]
     assert len(list(_modules())) > 30  # the walk sees the whole package

@@ -12,10 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from analysis.binning import assign_labels, bin_centres, keep_probabilities, make_edges
-from analysis.errors import ConfigError
-from simulate.methods import (
+from clsreg.analysis.binning import assign_labels, bin_centres, keep_probabilities, make_edges
+from clsreg.analysis.errors import ConfigError
+from clsreg.simulate.methods import (
     CROSS_ENTROPY,
     L1,
     METHODS,
@@ -27,8 +26,8 @@ from simulate.methods import (
     get_method,
     parse_methods,
 )
-from simulate.population import Architecture, Member, Population, TrainConfig
-from simulate.reference import train_single
+from clsreg.simulate.population import Architecture, Member, Population, TrainConfig
+from clsreg.simulate.reference import train_single
 
 HUBER_DELTA = 0.3
 
@@ -194,14 +193,14 @@ def test_lamreg_is_mse_scaled_by_lambda_and_equals_reg_with_decay_divided_by_lam
 
 
 def test_decay_scaling_gives_lambda_runs_lambda_times_the_decay():
-    from simulate.grid import expand, grid_from_mapping
-    from simulate.training import member_for
+    from clsreg.simulate.grid import expand, grid_from_mapping
+    from clsreg.simulate.training import member_for
 
     grid = grid_from_mapping({"settings": ["clean"], "samplings": ["severe"], "functions": [0],
                               "seeds": [0], "num_classes": [4], "num_points": 1500,
                               "batch_size": 64, "methods": ["reg", "regcls", "lamreg"],
                               "decay_scaling": "lambda"})
-    from simulate.data import make_dataset
+    from clsreg.simulate.data import make_dataset
 
     dataset = make_dataset(0, "clean", "severe", 2732, num_points=1500)
     decay = {run.method: member_for(run, run.method_value(), dataset)[0].weight_decay
@@ -214,11 +213,10 @@ def test_a_registered_method_flows_through_sweep_report_and_real_data(monkeypatc
     # One registry entry (added for this test only) is all a sweep, the report, real-data
     # training and the CLI need.
     from click.testing import CliRunner
-
-    from cli import cli
-    from simulate.grid import grid_from_mapping
-    from simulate.report import report
-    from simulate.sweep import run_sweep
+    from clsreg.cli import cli
+    from clsreg.simulate.grid import grid_from_mapping
+    from clsreg.simulate.report import report
+    from clsreg.simulate.sweep import run_sweep
 
     monkeypatch.setitem(METHODS, "l1cls", Method("l1cls", regression=L1, head=ClassHead()))
     grid = grid_from_mapping({"settings": ["clean"], "samplings": ["severe"], "functions": [0, 1],
@@ -252,7 +250,7 @@ def test_a_registered_method_flows_through_sweep_report_and_real_data(monkeypatc
 
 # ---------------------------------------------------------------- the registered imbalance fixes
 def test_lds_weights_favour_rare_targets_and_average_one():
-    from simulate.methods import lds_weights
+    from clsreg.simulate.methods import lds_weights
 
     rng = np.random.default_rng(2)
     uniform = rng.uniform(0, 1, 20_000)
@@ -270,7 +268,7 @@ def test_lds_weights_favour_rare_targets_and_average_one():
 def test_balanced_mse_matches_its_definition_and_its_gradient():
     """BMC by hand: for sample i, −log softmax_j(−(p_i − y_j)²/2σ²)[i] · 2σ², averaged; and
     the engine's autograd gradient at the outputs equals a central difference."""
-    from simulate.methods import BMC, BMC_SIGMA, huber
+    from clsreg.simulate.methods import BMC, BMC_SIGMA, huber
 
     rng = np.random.default_rng(5)
     prediction = rng.normal(size=(2, 7))
@@ -300,7 +298,7 @@ def test_balanced_mse_matches_its_definition_and_its_gradient():
 
 
 def test_hl_gauss_targets_loss_and_class_prediction():
-    from simulate.methods import HL_GAUSS_SIGMA_BINS, hl_gauss, hl_gauss_targets
+    from clsreg.simulate.methods import HL_GAUSS_SIGMA_BINS, hl_gauss, hl_gauss_targets
 
     table = hl_gauss_targets(8)
     np.testing.assert_allclose(table.sum(axis=1), 1.0, rtol=1e-12)
@@ -329,7 +327,7 @@ def test_hl_gauss_targets_loss_and_class_prediction():
     population = Population(architecture, config, members, method, dtype="float64")
     population.train()
     predictions, _ = population.predict([m.x for m in members])
-    from simulate.reference import ReferenceMLP
+    from clsreg.simulate.reference import ReferenceMLP
 
     for i, member in enumerate(members):
         model = ReferenceMLP(architecture).to(torch.float64)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from cli import cli
-from simulate.grid import METHOD_STUDY, PRESETS, expand, grid_from_mapping
-from simulate.methods_table import best_rows, methods_rows
-from simulate.report import load_records
+from clsreg.cli import cli
+from clsreg.simulate.grid import METHOD_STUDY, PRESETS, expand, grid_from_mapping
+from clsreg.simulate.methods_table import best_rows, methods_rows
+from clsreg.simulate.report import load_records
 
 
 @pytest.fixture(scope="module")

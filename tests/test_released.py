@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from analysis.errors import InputError
-from simulate.data import DATA_SEEDS, make_dataset, sine_function
-from simulate.grid import expand, grid_from_mapping
-from simulate.released import min_num_points, ood_ranges
+from clsreg.analysis.errors import InputError
+from clsreg.simulate.data import DATA_SEEDS, make_dataset, sine_function
+from clsreg.simulate.grid import expand, grid_from_mapping
+from clsreg.simulate.released import min_num_points, ood_ranges
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "released_reference.json")
                        .read_text())["cases"]

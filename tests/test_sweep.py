@@ -14,15 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from analysis.errors import ConfigError
-from analysis.stats import compare_paired
-from analysis.vocabulary import SIM_KIND as KIND
-from cli import cli
-from simulate.grid import PopulationKind, expand, grid_from_mapping, load_grid, populations
-from simulate.report import SUMMARY_COLUMNS, paired_cells, report, summarize
-from simulate.store import Record, ResultsStore
-from simulate.sweep import run_sweep
+from clsreg.analysis.errors import ConfigError
+from clsreg.analysis.stats import compare_paired
+from clsreg.analysis.vocabulary import SIM_KIND as KIND
+from clsreg.cli import cli
+from clsreg.simulate.grid import PopulationKind, expand, grid_from_mapping, load_grid, populations
+from clsreg.simulate.report import SUMMARY_COLUMNS, paired_cells, report, summarize
+from clsreg.simulate.store import Record, ResultsStore
+from clsreg.simulate.sweep import run_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"settings": ["clean"], "samplings": ["uniform", "severe"], "functions": [0, 1],
@@ -143,7 +142,7 @@ def test_resume_after_sigkill_gives_the_rows_of_an_uninterrupted_run(tmp_path):
     config.write_text(
         'settings = ["clean"]\nsamplings = ["uniform", "severe"]\nfunctions = [0, 1, 2]\n'
         'seeds = [0]\nnum_classes = [4]\nepochs = 12\nnum_points = 3000\nbatch_size = 64\n')
-    command = [sys.executable, str(ROOT / "cli.py"), "simulate", "run", "--config", str(config),
+    command = [sys.executable, "-m", "clsreg", "simulate", "run", "--config", str(config),
                "--device", "cpu", "--population-size", "1"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     whole, killed = tmp_path / "whole", tmp_path / "killed"

@@ -7,14 +7,13 @@ import math
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from analysis.errors import InputError
-from analysis.stats import rank_correlation_ci, split_half_reliability
-from analysis.theory import excess_mse
-from cli import cli
-from simulate.data import DATA_SEEDS, MODEL_SEEDS
-from simulate.store import Record, ResultsStore
-from simulate.theory_check import (
+from clsreg.analysis.errors import InputError
+from clsreg.analysis.stats import rank_correlation_ci, split_half_reliability
+from clsreg.analysis.theory import excess_mse
+from clsreg.cli import cli
+from clsreg.simulate.data import DATA_SEEDS, MODEL_SEEDS
+from clsreg.simulate.store import Record, ResultsStore
+from clsreg.simulate.theory_check import (
     POOLED,
     attach_predictions,
     measured_excess,
@@ -23,7 +22,7 @@ from simulate.theory_check import (
     theory_records,
     uniform_rmse,
 )
-from simulate.theory_link import target_model
+from clsreg.simulate.theory_link import target_model
 
 SAMPLINGS = ("mild", "moderate", "severe")
 FUNCTIONS = (0, 1, 2)

@@ -8,10 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from clsreg.analysis.theory_symbolic import closed_forms, derive, format_derivation
+from clsreg.cli import cli
 from scipy import integrate
-
-from analysis.theory_symbolic import closed_forms, derive, format_derivation
-from cli import cli
 
 
 def _run(*args):
@@ -32,9 +31,8 @@ def test_symbolic_checks_and_printing():
 def test_readable_forms_equal_the_closed_forms():
     # The Φ/φ forms printed for readers are the lambdified erf forms, at random points.
     import sympy as sp
+    from clsreg.analysis.theory_symbolic import ARGUMENTS, readable_forms
     from scipy import special, stats
-
-    from analysis.theory_symbolic import ARGUMENTS, readable_forms
 
     derivation = derive()
     rng = np.random.default_rng(4)

@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
-from analysis.binning import empty_bin_share, imbalance_ratio
-from analysis.theory_gap import (
+from clsreg.analysis.binning import empty_bin_share, imbalance_ratio
+from clsreg.analysis.theory_gap import (
     CALIBRATION_FILE,
     VERDICT_SOURCES,
     VERDICTS,
@@ -20,9 +19,9 @@ from analysis.theory_gap import (
     load_calibration,
     predicted_change,
 )
-from cli import cli
-from realdata.cv_sigma import cross_validated_sigma
-from realdata.datasets import table_from_frame
+from clsreg.cli import cli
+from clsreg.realdata.cv_sigma import cross_validated_sigma
+from clsreg.realdata.datasets import table_from_frame
 
 
 def test_imbalance_ratio_counts_only_non_empty_bins():

@@ -6,10 +6,9 @@ import math
 
 import numpy as np
 import pytest
-
-from analysis.theory import excess_mse
-from simulate.data import make_dataset
-from simulate.theory_link import (
+from clsreg.analysis.theory import excess_mse
+from clsreg.simulate.data import make_dataset
+from clsreg.simulate.theory_link import (
     effective_sigma,
     predict_dataset,
     predict_protocol,

@@ -5,10 +5,8 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 import pytest
-from scipy import integrate, stats
-
-from analysis.errors import InputError
-from analysis.theory import (
+from clsreg.analysis.errors import InputError
+from clsreg.analysis.theory import (
     bayes_mean,
     bound_grid,
     captured_fraction,
@@ -25,7 +23,8 @@ from analysis.theory import (
     log_normalizer,
     window_mixture_density,
 )
-from analysis.theory_symbolic import closed_forms
+from clsreg.analysis.theory_symbolic import closed_forms
+from scipy import integrate, stats
 
 A, B, SIGMA = -1.5, 1.3, 0.07
 LOW, HIGH, PI = 0.1, 0.3, 0.9  # window [0.2 ± 0.1] with weight 0.9

@@ -18,8 +18,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
-from simulate.report import add_holm, stat_row
+from clsreg.simulate.report import add_holm, stat_row
 
 LOGS = {"clean": "clean/test_lambda_1e+2.pkl", "noisy": "noisey_0.1/test_lambda_1e+3.pkl",
         "ood": "ood/test_lambda_1e+4.pkl"}

@@ -15,9 +15,9 @@ import argparse
 import math
 from pathlib import Path
 
-from analysis.files import atomic_path
-from analysis.theory_gap import CALIBRATION_FILE
-from realdata.calibration import SEEDS, build, evaluate
+from clsreg.analysis.files import atomic_path
+from clsreg.analysis.theory_gap import CALIBRATION_FILE
+from clsreg.realdata.calibration import SEEDS, build, evaluate
 
 COLUMNS = ["role", "source", "name", "n_train", "imbalance_ratio", "empty_bin_share", "sigma",
            "excess_mse", "relative_excess", "captured_fraction", "num_classes",

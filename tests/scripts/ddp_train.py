@@ -10,19 +10,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import TensorDataset
-
-from analysis.binning import make_edges
-from realdata.backbones import build_breakfast_model
-from realdata.image_train import (
+from clsreg.analysis.binning import make_edges
+from clsreg.realdata.backbones import build_breakfast_model
+from clsreg.realdata.image_train import (
     LoopConfig,
     TargetCoding,
     launched_ranks,
     process_group,
     train_loop,
 )
-from realdata.train import TargetScaler
-from simulate.methods import get_method
+from clsreg.realdata.train import TargetScaler
+from clsreg.simulate.methods import get_method
+from torch.utils.data import TensorDataset
 
 ROWS, GLOBAL_BATCH, EPOCHS, CLASSES = 512, 64, 3, 10
 
