@@ -61,7 +61,7 @@ class _ClsregGroup(click.Group):
 
 
 def _version() -> str:
-    from clsreg.simulate.store import package_version
+    from clsreg.analysis.store import package_version
 
     return package_version()
 
@@ -86,7 +86,7 @@ def methods_command() -> None:
     Example:
       clsreg methods
     """
-    from clsreg.simulate.methods import METHODS, REGRESSION_LOSSES, format_methods
+    from clsreg.core.methods import METHODS, REGRESSION_LOSSES, format_methods
 
     click.echo(format_methods(METHODS.values()))
     click.echo(f"\nregression losses (--loss): {', '.join(REGRESSION_LOSSES)}; "
@@ -110,8 +110,8 @@ def reproduce_command(preset, device, out_dir) -> None:
       clsreg reproduce --preset quick --out runs/reproduce
       clsreg reproduce --preset paper --device cuda --out runs/paper
     """
+    from clsreg.core.device import resolve_device
     from clsreg.paper_figures.reproduce import reproduce
-    from clsreg.simulate.device import resolve_device
 
     resolve_device(device)
     provenance = reproduce(out_dir, preset, device)
@@ -578,8 +578,8 @@ def realdata_run(dataset, csv_path, target, features, drop, seeds, log_target, d
                  batch_size, limit, image_size, workers, weights, splits, angle_tail,
                  num_classes,
                  binning, lam, epochs, lr, regression, device, methods, out_dir) -> None:
-    from clsreg.simulate.device import resolve_device
-    from clsreg.simulate.methods import parse_methods
+    from clsreg.core.device import resolve_device
+    from clsreg.core.methods import parse_methods
 
     chosen = parse_methods(methods if methods is not None else DEFAULT_METHODS)
     resolve_device(device)
@@ -616,8 +616,8 @@ def _run_benchmark(dataset, data_dir, seeds, batch_size, limit, image_size, work
                    splits, angle_tail, num_classes, binning, lam, epochs, lr, regression,
                    device, methods, out_dir) -> None:
     """``realdata run`` on an image or video benchmark."""
+    from clsreg.core.loop import launched_ranks
     from clsreg.realdata.benchmarks import benchmark_config, run_benchmark, with_data_dir
-    from clsreg.realdata.image_train import launched_ranks
 
     if dataset != "fashion-rotation" and data_dir is None:
         raise click.UsageError(f"--dataset {dataset} needs --data-dir (see --help for the "
@@ -736,10 +736,10 @@ def realdata_series(dataset, seeds, train_size, num_classes, binning, lam, epoch
     Example:
       clsreg realdata series --dataset diamonds --seeds 10 --out runs/diamonds_series
     """
+    from clsreg.core.device import resolve_device
+    from clsreg.core.methods import parse_methods
     from clsreg.realdata.experiment import make_config
     from clsreg.realdata.imbalance import prepare_series, run_series
-    from clsreg.simulate.device import resolve_device
-    from clsreg.simulate.methods import parse_methods
 
     chosen = parse_methods(methods if methods is not None else DEFAULT_METHODS)
     resolve_device(device)
@@ -857,7 +857,7 @@ def theory_check(sim_dir, target, method, sigma_fraction, out_dir, workers) -> N
       clsreg theory check results/paper_h200
       clsreg theory check results/controls_quick --target gain --out runs/check
     """
-    from clsreg.simulate.methods import get_method
+    from clsreg.core.methods import get_method
     from clsreg.simulate.theory_check import format_check, run_check, write_check
 
     get_method(method)

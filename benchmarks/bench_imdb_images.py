@@ -22,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from clsreg.core.device import resolve_device
+from clsreg.core.loop import train_loop
+from clsreg.core.recipe import TrainRecipe
 from clsreg.realdata.agedir import make_age_fixture
 from clsreg.realdata.benchmarks import benchmark_config, benchmark_parts, with_data_dir
-from clsreg.realdata.image_train import LoopConfig, train_loop
-from clsreg.simulate.device import resolve_device
 
 
 class Repeated(torch.utils.data.Dataset):
@@ -41,8 +42,8 @@ class Repeated(torch.utils.data.Dataset):
         return self.dataset[index % len(self.dataset)]
 
 
-def timed_training(task, config, name: str, loop: LoopConfig, device: torch.device,
-                   steps: int, warmup: int) -> dict:
+def timed_training(task, config, name: str, recipe: TrainRecipe, workers: int,
+                   device: torch.device, steps: int, warmup: int) -> dict:
     """Train ``steps`` steps of method ``name`` (one epoch over a ``steps``-batch subset);
     images/s over the steps after ``warmup``."""
     method = config.method(name)
@@ -52,12 +53,13 @@ def timed_training(task, config, name: str, loop: LoopConfig, device: torch.devi
         torch.cuda.reset_peak_memory_stats(device)
         torch.cuda.synchronize(device)
     start = time.perf_counter()
-    info = train_loop(model, method, Repeated(task.train, steps * loop.batch_size), task.val,
-                      task.coding, loop, seed=0, device=device, progress=True, description=name,
+    info = train_loop(model, method, Repeated(task.train, steps * recipe.batch_size), task.val,
+                      task.coding, recipe, seed=0, device=device, progress=True, description=name,
+                      workers=workers,
                       on_step=lambda: stamps.append(_now(device)))
     total = time.perf_counter() - start
     timed = np.diff(stamps[warmup - 1:]) if len(stamps) > warmup else np.array([total])
-    return {"images_per_s": round(loop.batch_size / float(np.median(timed)), 2),
+    return {"images_per_s": round(recipe.batch_size / float(np.median(timed)), 2),
             "steps": len(info["steps"]), "wall_s": round(total, 2),
             "peak_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
             if device.type == "cuda" else None}
@@ -87,9 +89,10 @@ def main() -> None:
     config = with_data_dir(benchmark_config("imdb-wiki-dir", epochs=1,
                                             batch_size=args.batch_size), data)
     task = benchmark_parts(config)[0].tasks[0]
-    loop = replace(config.loop(args.workers), epochs=1)
+    recipe = replace(config.recipe, epochs=1)
     warmup = min(args.warmup, max(args.steps - 2, 1))
-    results = {name: timed_training(task, config, name, loop, device, args.steps, warmup)
+    results = {name: timed_training(task, config, name, recipe, args.workers, device,
+                                     args.steps, warmup)
                for name in ("reg", "regcls")}
     line = {"device": str(device),
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,

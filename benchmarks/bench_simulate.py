@@ -26,9 +26,9 @@ import os
 import time
 
 import torch
-from clsreg.simulate.device import resolve_device
+from clsreg.core.device import resolve_device
 from clsreg.simulate.grid import expand, load_grid
-from clsreg.simulate.population import Architecture, Population, TrainConfig, flush_subnormals
+from clsreg.simulate.population import Architecture, Population, flush_subnormals
 from clsreg.simulate.reference import train_single
 from clsreg.simulate.sweep import CPU_POPULATION, GPU_POPULATION
 from clsreg.simulate.training import DatasetCache, member_for
@@ -80,12 +80,12 @@ def device_agreement(device: torch.device, cache: DatasetCache) -> float:
     vs the one-model-at-a-time reference on the CPU (the engine's numbers on a GPU)."""
     architecture = Architecture((6, 15), 64)
     members, method = members_for(64, 3, cache)
-    on_device = Population(architecture, TrainConfig(epochs=1), members, method,
+    members = [m.trained_with(epochs=1) for m in members]
+    on_device = Population(architecture, members, method,
                            dtype="float64", device=str(device)).train()
     worst = 0.0
     for member, params in zip(members, on_device.parameters, strict=True):
-        reference = train_single(architecture, TrainConfig(epochs=1), member, method,
-                                 dtype="float64")
+        reference = train_single(architecture, member, method, dtype="float64")
         worst = max(worst, max(float(abs(params[k] - reference[k]).max()
                                      / abs(reference[k]).max()) for k in reference))
     return worst
@@ -96,23 +96,24 @@ def measure(num_classes: int, size: int, device: torch.device, args, cache: Data
     """Rates of the three ways to train models with ``num_classes`` classes (0: plain)."""
     architecture = Architecture((6, 15), num_classes)
     members, method = members_for(num_classes, size, cache)
-    config = TrainConfig(epochs=args.epochs)
-    pop_time = _best(lambda: Population(architecture, config, members, method,
+    members = [m.trained_with(epochs=args.epochs) for m in members]
+    batch_size = members[0].recipe.batch_size
+    pop_time = _best(lambda: Population(architecture, members, method,
                                         device=str(device)).train(), args.repeats)
-    steps_per_epoch = members[0].x.size // config.batch_size
-    one = TrainConfig(epochs=1)
-    faithful_time = _best(lambda: train_single(architecture, one, members[0], method,
+    steps_per_epoch = members[0].x.size // batch_size
+    one = members[0].trained_with(epochs=1)
+    faithful_time = _best(lambda: train_single(architecture, one, method,
                                                "faithful",
                                                max_steps_per_epoch=args.faithful_steps,
                                                dtype="float64", device=str(device)),
                           args.repeats)
     strong_steps = min(args.strong_steps, steps_per_epoch)
-    strong_time = _best(lambda: train_single(architecture, one, members[0], method, "strong",
+    strong_time = _best(lambda: train_single(architecture, one, method, "strong",
                                              max_steps_per_epoch=strong_steps,
                                              dtype="float32", device=str(device)),
                         args.repeats)
     pop_rate = len(members) * args.epochs / pop_time
-    flops_per_epoch = architecture.flops_per_sample() * steps_per_epoch * config.batch_size
+    flops_per_epoch = architecture.flops_per_sample() * steps_per_epoch * batch_size
     return {
         "population_model_epochs_per_s": pop_rate,
         "faithful_model_epochs_per_s": args.faithful_steps / steps_per_epoch / faithful_time,

@@ -150,8 +150,8 @@ def reproduce(out: str | Path, preset_name: str = "quick", device: str = "auto",
 
     ``preset`` (a custom :class:`ReproducePreset`) overrides ``preset_name``.
     """
-    from clsreg.simulate.device import resolve_device
-    from clsreg.simulate.store import git_revision, package_version
+    from clsreg.analysis.store import git_revision, package_version
+    from clsreg.core.device import resolve_device
     from tqdm import tqdm
 
     if preset is None:

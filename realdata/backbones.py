@@ -20,7 +20,7 @@ from types import ModuleType
 import torch
 import torch.nn.functional as F
 from clsreg.analysis.errors import InputError
-from clsreg.simulate.heads import RegClsHeads
+from clsreg.core.heads import RegClsHeads
 from torch import nn
 
 from .models import CLASS_SEED_OFFSET, RegClsModel, build_model, seeded_heads

@@ -2,7 +2,7 @@
 
 One :class:`BenchmarkConfig` names a benchmark and its settings; :func:`run_benchmark` trains
 every (seed, method) that the output folder lacks, with the loop of
-:mod:`realdata.image_train`, and stores each as a ``realdata`` row holding the per-sample
+:mod:`core.loop`, and stores each as a ``realdata`` row holding the per-sample
 (per-pixel, per-frame) test predictions, so ``clsreg realdata report`` pairs and tests them
 with the same comparison as the tables. A benchmark is:
 
@@ -34,26 +34,26 @@ import numpy as np
 import torch
 from clsreg.analysis.binning import bin_counts, make_edges
 from clsreg.analysis.errors import ConfigError, InputError
+from clsreg.analysis.store import Record, ResultsStore, require_kind
 from clsreg.analysis.validate import check_choice, check_int, check_number
 from clsreg.analysis.vocabulary import BINNINGS, DEFAULT_METHODS, REAL_KIND
-from clsreg.simulate.device import resolve_device
-from clsreg.simulate.methods import Method, get_method, parse_methods
-from clsreg.simulate.store import Record, ResultsStore, require_kind
-from torch.utils.data import Dataset, TensorDataset
-
-from .evaluate import DEPTH_METRICS, METRICS, ShotConfig, assign_shots, grouped_metrics
-from .experiment import flat_metrics, record_key, torch_threads
-from .image_train import (
-    LoopConfig,
+from clsreg.core.device import resolve_device
+from clsreg.core.loop import (
     Ranks,
     TargetCoding,
+    TargetScaler,
     launched_ranks,
     predict_batches,
     process_group,
     rank_device,
     train_loop,
 )
-from .train import TargetScaler
+from clsreg.core.methods import Method, get_method, parse_methods
+from clsreg.core.recipe import TrainRecipe
+from torch.utils.data import Dataset, TensorDataset
+
+from .evaluate import DEPTH_METRICS, METRICS, ShotConfig, assign_shots, grouped_metrics
+from .experiment import flat_metrics, record_key, torch_threads
 
 BENCHMARKS = ("imdb-wiki-dir", "agedb-dir", "nyud2-dir", "breakfast", "fashion-rotation")
 AGE_BENCHMARKS = ("imdb-wiki-dir", "agedb-dir")
@@ -124,10 +124,11 @@ class BenchmarkConfig:
         return get_method(name).configured(num_classes=self.num_classes, binning=self.binning,
                                            lam=self.lam, regression=self.regression)
 
-    def loop(self, workers: int) -> LoopConfig:
-        return LoopConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                          weight_decay=self.weight_decay, optimizer=self.optimizer,
-                          workers=workers)
+    @property
+    def recipe(self) -> TrainRecipe:
+        return TrainRecipe(optimizer=self.optimizer, lr=self.lr,
+                           weight_decay=self.weight_decay, epochs=self.epochs,
+                           batch_size=self.batch_size)
 
     def as_dict(self) -> dict:
         """The config as stored; the data folder is where the data was, not what it is."""
@@ -177,7 +178,7 @@ class Task:
     train_targets: np.ndarray
     coding: TargetCoding
     build: Callable[[int, int], torch.nn.Module]  # (num_classes or 0, seed) → model
-    evaluate: Callable[[torch.nn.Module, Method, torch.device, LoopConfig], Evaluation]
+    evaluate: Callable[[torch.nn.Module, Method, torch.device, int, int], Evaluation]
 
 
 @dataclass(frozen=True)
@@ -210,10 +211,10 @@ def tensor_dataset(x: np.ndarray, y: np.ndarray) -> TensorDataset:
 def per_sample_evaluation(dataset: Dataset, coding: TargetCoding, train_targets: np.ndarray,
                           edges: np.ndarray, shots: ShotConfig) -> Callable:
     """Evaluation of a one-number-per-sample benchmark: shots by training count per bin."""
-    def evaluate(model, method, device, loop) -> Evaluation:
+    def evaluate(model, method, device, batch_size, workers) -> Evaluation:
         predictions, targets = [], []
         for _, prediction, y in predict_batches(model, dataset, method, coding, device,
-                                                loop.batch_size, loop.workers, loop.amp):
+                                                batch_size, workers):
             predictions.append(prediction.double().cpu().numpy())
             targets.append(y.double().cpu().numpy())
         prediction, target = np.concatenate(predictions), np.concatenate(targets)
@@ -293,10 +294,10 @@ def depth_part(config: BenchmarkConfig) -> Part:
     edges = np.arange(0.0, 10.01, 0.1)
     fixed_shots = bin_shot(np.arange(100))
 
-    def evaluate(model, method, device, loop) -> Evaluation:
+    def evaluate(model, method, device, batch_size, workers) -> Evaluation:
         predictions, targets = [], []
         for index, prediction, _ in predict_batches(model, test, method, coding, device,
-                                                    loop.batch_size, loop.workers, loop.amp):
+                                                    batch_size, workers):
             for row, i in enumerate(index):
                 # The input was the whole frame resized, so the prediction goes back to the
                 # depth file's native size, then into the mask's frame (identity, or the
@@ -405,7 +406,6 @@ def train_run(config: BenchmarkConfig, part: Part, seed: int, name: str, out_dir
               device: torch.device, workers: int, ranks: Ranks, progress: bool) -> Record:
     """Train one (seed, method) of ``part`` (every activity's model) and build its row."""
     method = config.method(name)
-    loop = config.loop(workers)
     experiment = config.experiment_id(part.name)
     pieces, best_epochs, val_scores, start = [], [], [], time.perf_counter()
     for number, task in enumerate(part.tasks):
@@ -415,14 +415,14 @@ def train_run(config: BenchmarkConfig, part: Part, seed: int, name: str, out_dir
         model = task.build(config.num_classes if method.head is not None else 0, seed)
         checkpoint = (checkpoint_folder(out_dir, experiment, seed, name) /
                       f"{task.name or 'model'}.pt")
-        info = train_loop(model, method, task.train, task.val, task.coding, loop, seed,
-                          device, checkpoint, weights, ranks, progress,
+        info = train_loop(model, method, task.train, task.val, task.coding, config.recipe, seed,
+                          device, checkpoint, weights, ranks, progress, workers=workers,
                           description=f"{config.dataset}{'/' + part.name if part.name else ''}"
                                       f" seed {seed} {name}"
                                       f"{' ' + task.name if task.name else ''}")
         best_epochs.append(info["best_epoch"])
         val_scores.append(info["val_score"])
-        evaluation = task.evaluate(model, method, device, loop)
+        evaluation = task.evaluate(model, method, device, config.batch_size, workers)
         pieces.append((number, evaluation))
     prediction = np.concatenate([e.prediction for _, e in pieces])
     target = np.concatenate([e.target for _, e in pieces])

@@ -2,7 +2,7 @@
 
 Everything that can fail on the user's data (columns, target, sizes, options) is checked
 by :func:`prepare` before any file is created. :func:`run` then trains, for each seed,
-every method (:mod:`simulate.methods`; by default reg and regcls) from identical initial
+every method (:mod:`core.methods`; by default reg and regcls) from identical initial
 weights on identical batches and writes the seed's runs to ``DIR/results.sqlite`` (kind
 ``realdata``) in one transaction, with the per-sample test predictions as arrays. A rerun
 skips the seeds whose methods are all stored, so an interrupted run resumes where it
@@ -32,22 +32,23 @@ from clsreg.analysis.binning import (
     make_edges,
     uniform_edges,
 )
+from clsreg.analysis.compare import RunIdentity
 from clsreg.analysis.errors import ConfigError, InputError
+from clsreg.analysis.store import Record, ResultsStore, require_kind
 from clsreg.analysis.validate import check_choice, check_int, check_number
 from clsreg.analysis.vocabulary import BINNINGS, DEFAULT_METHODS, REAL_KIND, SAMPLINGS
-from clsreg.simulate.compare import RunIdentity
+from clsreg.core.device import resolve_device
+from clsreg.core.loop import TargetScaler
+from clsreg.core.methods import Method, get_method, parse_methods
+from clsreg.core.recipe import TrainRecipe
 from clsreg.simulate.data import select_by_target
-from clsreg.simulate.device import resolve_device
-from clsreg.simulate.methods import Method, get_method, parse_methods
-from clsreg.simulate.population import TrainConfig
-from clsreg.simulate.store import Record, ResultsStore, require_kind
 from tqdm import tqdm
 
 from .datasets import Table, encode_features, fit_encoder, load_csv, load_rdataset
 from .evaluate import METRICS, ShotConfig, assign_shots, grouped_metrics
 from .models import DEFAULT_HIDDEN, build_model
 from .splits import SplitConfig, Splits, balanced_splits
-from .train import TargetScaler, TrainData, batch_orders, predict, train_model
+from .train import TrainData, batch_orders, predict, train_model
 
 NATURAL = "natural"
 REAL_SAMPLINGS = (NATURAL,) + SAMPLINGS
@@ -101,9 +102,7 @@ class ExperimentConfig:
     regression: str = "mse"
     log_target: bool = False
     hidden: tuple[int, ...] = DEFAULT_HIDDEN
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=30))
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
+    train: TrainRecipe = TrainRecipe(lr=1e-3, weight_decay=1e-4, epochs=30)
     split: SplitConfig = field(default_factory=SplitConfig)
     shots: ShotConfig = field(default_factory=ShotConfig)
     sampling: str = NATURAL
@@ -116,8 +115,6 @@ class ExperimentConfig:
         check_int("number of classes", self.num_classes, 2)
         check_choice("binning", self.binning, BINNINGS)
         check_number("lambda", self.lam, positive=True)
-        check_number("learning rate", self.lr, positive=True)
-        check_number("weight decay", self.weight_decay)
         check_choice("sampling", self.sampling, REAL_SAMPLINGS)
         if self.sampling != NATURAL:
             check_int(f"train size of sampling {self.sampling!r}", self.train_size, 1)
@@ -133,7 +130,12 @@ class ExperimentConfig:
                                            lam=self.lam, regression=self.regression)
 
     def as_dict(self) -> dict:
-        return json.loads(json.dumps(asdict(self)))
+        """The config as stored: the recipe's learning rate and weight decay sit beside
+        ``train`` (the layout every stored experiment id was hashed from)."""
+        values = json.loads(json.dumps(asdict(self)))
+        train = values.pop("train")
+        values["lr"], values["weight_decay"] = train.pop("lr"), train.pop("weight_decay")
+        return {**values, "train": train}
 
     def base_dict(self) -> dict:
         """The config without the entries a series varies."""
@@ -300,8 +302,8 @@ def _train_seed(prepared: Prepared, seed: int, methods: list[str], device: torch
                             config.hidden)
         model.to(device)
         start = time.perf_counter()
-        info = train_model(model, method, data, config.train, config.lr, config.weight_decay,
-                           orders, on_epoch=lambda: bar.update(1))
+        info = train_model(model, method, data, config.train, orders,
+                           on_epoch=lambda: bar.update(1))
         seconds = time.perf_counter() - start
         prediction = predict(model, torch.as_tensor(prepared.x_test, device=device),
                              prepared.scaler, data.centres)
@@ -395,4 +397,5 @@ def make_config(
                         target=target, features=names(features), drop=names(drop))
     return ExperimentConfig(
         source=source, num_classes=num_classes, binning=binning, lam=lam,
-        regression=regression, log_target=log_target, train=TrainConfig(epochs=epochs), lr=lr)
+        regression=regression, log_target=log_target,
+        train=replace(ExperimentConfig.train, epochs=epochs, lr=lr))

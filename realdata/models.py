@@ -8,7 +8,7 @@ own, so two methods' models differ only in the class head and the loss.
 from __future__ import annotations
 
 import torch
-from clsreg.simulate.heads import RegClsHeads
+from clsreg.core.heads import RegClsHeads
 from torch import nn
 
 DEFAULT_HIDDEN = (128, 64)

@@ -1,6 +1,6 @@
 """Per-shot tables of each method against the baseline from a results folder (PROTOCOL §4).
 
-Runs pair through :func:`simulate.compare.pair_runs` (same experiment and seed). For every
+Runs pair through :func:`analysis.compare.pair_runs` (same experiment and seed). For every
 experiment and method in ``DIR/results.sqlite``, shot group (overall / many / medium / few)
 and metric (MAE / MSE / GM), with S seeds of paired baseline and method runs on the same
 balanced test split:
@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from clsreg.analysis.compare import pair_runs
 from clsreg.analysis.errors import InputError
 from clsreg.analysis.files import check_outputs, write_text_atomic
 from clsreg.analysis.stats import bootstrap_rel_change_ci, holm, paired_t_p, wilcoxon_p
+from clsreg.analysis.store import ResultsStore
 from clsreg.analysis.vocabulary import BASELINE_METHOD, REAL_KIND
-from clsreg.simulate.compare import pair_runs
-from clsreg.simulate.store import ResultsStore
 from tabulate import tabulate
 
 from .evaluate import HIGHER_IS_BETTER, METRICS, SHOTS, metric_from_losses, per_sample_terms

@@ -3,7 +3,7 @@
 Every method of an experiment is trained by one call of :func:`train_model` with the same
 ``batch_orders`` (one permutation of the training rows per epoch, drawn once from the
 seed), so the methods see identical batches in identical order. The loss is the method's
-objective (:mod:`simulate.methods`), and so is the validation score: the method's own
+objective (:mod:`core.methods`), and so is the validation score: the method's own
 regression loss on the balanced validation split. After every epoch the model is
 scored on the balanced validation split in the target's original units and the best
 epoch's weights are kept (model selection never looks at the test split).
@@ -21,38 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from clsreg.analysis.errors import InputError, RunError
-from clsreg.simulate.methods import Method
-from clsreg.simulate.population import TrainConfig
-from clsreg.simulate.reference import make_optimizer
+from clsreg.analysis.errors import RunError
+from clsreg.core.loop import TargetScaler
+from clsreg.core.methods import Method
+from clsreg.core.recipe import TrainRecipe, make_optimizer
 
 from .models import RegClsModel
-
-
-@dataclass(frozen=True)
-class TargetScaler:
-    """``z = (t(y) - mean) / std`` with ``t`` the identity or ``log`` (needs y > 0)."""
-
-    log: bool
-    mean: float
-    std: float
-
-    @classmethod
-    def fit(cls, y: np.ndarray, log: bool) -> TargetScaler:
-        y = np.asarray(y, dtype=np.float64)
-        if log and np.any(y <= 0):
-            raise InputError("a log target needs every target value to be > 0")
-        t = np.log(y) if log else y
-        std = float(t.std())
-        return cls(log=log, mean=float(t.mean()), std=std if std > 0 else 1.0)
-
-    def transform(self, y: np.ndarray) -> np.ndarray:
-        y = np.asarray(y, dtype=np.float64)
-        return ((np.log(y) if self.log else y) - self.mean) / self.std
-
-    def inverse(self, z: np.ndarray) -> np.ndarray:
-        t = np.asarray(z, dtype=np.float64) * self.std + self.mean
-        return np.exp(t) if self.log else t
 
 
 @dataclass(frozen=True)
@@ -97,15 +71,13 @@ def train_model(
     model: RegClsModel,
     method: Method,
     data: TrainData,
-    config: TrainConfig,
-    lr: float,
-    weight_decay: float,
+    recipe: TrainRecipe,
     orders: list[np.ndarray],
     on_epoch: Callable[[], None] | None = None,
 ) -> dict:
     """Train ``model`` in place on ``orders``' batches under ``method``'s objective; load
     and report its best validation epoch (scored with the method's regression loss)."""
-    optimizer = make_optimizer(model, config, lr, weight_decay)
+    optimizer = make_optimizer(model, recipe)
     has_classes = method.head is not None
     best = {"val_score": float("inf"), "epoch": -1, "state": None}
     train_loss = float("nan")
@@ -113,8 +85,8 @@ def train_model(
         model.train()
         total, batches = 0.0, 0
         order_t = torch.as_tensor(order, device=data.x_train.device)
-        for start in range(0, order.size, config.batch_size):
-            rows = order_t[start:start + config.batch_size]
+        for start in range(0, order.size, recipe.batch_size):
+            rows = order_t[start:start + recipe.batch_size]
             prediction, logits = model(data.x_train[rows])
             loss = method.objective(prediction, data.z_train[rows],
                                     logits if has_classes else None,

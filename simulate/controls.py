@@ -1,7 +1,7 @@
 """The controls' answer: is the study's reg+cls gain the classification or the weight decay?
 
 Reads a store trained with a controls suite (:data:`simulate.grid.SUITES`) and writes two
-tables, both through the one pairing (:func:`simulate.compare.pair_runs`) and the report's
+tables, both through the one pairing (:func:`analysis.compare.pair_runs`) and the report's
 statistics (per-pair and seed-level CIs, Holm across each table's rows):
 
 * ``controls.csv`` — per (setting, sampling), reg+cls against reg under the study's coupled
@@ -27,10 +27,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from clsreg.analysis.compare import RunIdentity, pair_runs
 from clsreg.analysis.errors import InputError
 from clsreg.analysis.files import atomic_path
 from clsreg.analysis.vocabulary import SAMPLINGS, SETTINGS
-from clsreg.simulate.compare import RunIdentity, pair_runs
 from clsreg.simulate.grid import RECIPE_DEFAULTS, Grid, sim_identity
 from clsreg.simulate.report import add_holm, load_records, stat_row
 

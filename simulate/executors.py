@@ -21,11 +21,11 @@ from typing import Protocol
 
 import torch
 from clsreg.analysis.errors import ConfigError, InputError
+from clsreg.analysis.store import Record
 from clsreg.analysis.validate import check_choice
-from clsreg.simulate.device import check_device_name, resolve_device
+from clsreg.core.device import check_device_name, resolve_device
 from clsreg.simulate.grid import Run
 from clsreg.simulate.population import flush_subnormals
-from clsreg.simulate.store import Record
 from clsreg.simulate.training import DatasetCache, train_population
 
 # Retries of a population whose worker died (Ray's own retry of a failed task).

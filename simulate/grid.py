@@ -6,8 +6,9 @@ one run per (setting, sampling, function, seed, hidden, optimizer) for every met
 class head — such a method does not depend on the class count — and one run per class count
 and binning for every method with a head. Nothing here trains: :mod:`simulate.sweep` does.
 
-A :class:`Run` is typed: its :class:`Recipe` (data, seeds and training recipe: everything a
-method's run shares with its baseline) and the method's settings. Its ``config`` is the row
+A :class:`Run` is typed: its :class:`RunSetup` (data, seeds, architecture and the
+:class:`~core.recipe.TrainRecipe`: everything a method's run shares with its baseline) and
+the method's settings. Its ``config`` is the row
 contract of the store (kind ``sim1d``): setting, sampling, function, function_seed, data_seed,
 model_seed, model (the method's name), num_classes, binning, lam, lr, optimizer,
 weight_decay, hidden, epochs, batch_size, num_points, dtype, device, protocol, decay_scaling.
@@ -23,6 +24,7 @@ from __future__ import annotations
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
+from clsreg.analysis.compare import RunIdentity
 from clsreg.analysis.errors import ConfigError
 from clsreg.analysis.files import check_input_file
 from clsreg.analysis.validate import (
@@ -43,9 +45,9 @@ from clsreg.analysis.vocabulary import (
     SETTINGS,
     SIM_KIND,
 )
-from clsreg.simulate.compare import RunIdentity
+from clsreg.core.methods import METHODS, Method, get_method, parse_methods
+from clsreg.core.recipe import TrainRecipe
 from clsreg.simulate.data import DATA_SEEDS, MODEL_SEEDS
-from clsreg.simulate.methods import METHODS, Method, get_method, parse_methods
 from clsreg.simulate.released import min_num_points
 
 # The methods study: the baseline, the study's method, the dedicated fixes, and reg+cls
@@ -311,8 +313,9 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
-class Recipe:
-    """What a method's run shares with its baseline's: data, seeds and training recipe."""
+class RunSetup:
+    """What a method's run shares with its baseline's: data, seeds, architecture and the
+    training recipe."""
 
     setting: str
     sampling: str
@@ -321,11 +324,7 @@ class Recipe:
     data_seed: int
     model_seed: int
     hidden: tuple[int, ...]
-    optimizer: str
-    lr: float
-    weight_decay: float
-    epochs: int
-    batch_size: int
+    train: TrainRecipe
     num_points: int
     dtype: str
     device: str
@@ -338,15 +337,19 @@ class Recipe:
                         self.data_seed, self.num_points, self.protocol)
 
 
-# Recipe entries added after stores were first written: what a row without one means.
-RECIPE_DEFAULTS = {f.name: f.default for f in fields(Recipe) if f.default is not MISSING}
+# The stored row spells the training recipe's fields flat, beside the setup's.
+TRAIN_FIELDS = tuple(f.name for f in fields(TrainRecipe))
+
+
+# Setup entries added after stores were first written: what a row without one means.
+RECIPE_DEFAULTS = {f.name: f.default for f in fields(RunSetup) if f.default is not MISSING}
 
 
 @dataclass(frozen=True)
 class Run:
     """One model to train: its recipe and its method's settings."""
 
-    recipe: Recipe
+    recipe: RunSetup
     method: str
     num_classes: int = 0
     binning: str = "uniform"
@@ -355,28 +358,33 @@ class Run:
     @classmethod
     def from_config(cls, config: dict) -> Run:
         """The run a stored row describes (the inverse of :attr:`config`)."""
-        values = {f.name: config[f.name] for f in fields(Recipe) if f.name in config}
+        values = {f.name: config[f.name] for f in fields(RunSetup)
+                  if f.name in config and f.name != "train"}
         values["hidden"] = tuple(values["hidden"])
-        return cls(Recipe(**values), method=get_method(config["model"]).name,
+        train = TrainRecipe(**{name: config[name] for name in TRAIN_FIELDS})
+        return cls(RunSetup(**values, train=train), method=get_method(config["model"]).name,
                    num_classes=int(config["num_classes"]), binning=config["binning"],
                    lam=float(config["lam"]))
 
     @property
     def config(self) -> dict:
         """The row contract (module docstring)."""
-        recipe = asdict(self.recipe)
+        recipe = {}
+        for f in fields(RunSetup):  # the recipe's fields where the row has always had them
+            value = getattr(self.recipe, f.name)
+            recipe.update(asdict(value) if f.name == "train" else {f.name: value})
         recipe["hidden"] = list(self.recipe.hidden)
         return {**recipe, "model": self.method, "num_classes": self.num_classes,
                 "binning": self.binning, "lam": self.lam}
 
     @property
     def key(self) -> str:
-        r = self.recipe
+        r, t = self.recipe, self.recipe.train
         return (f"{SIM_KIND}/{r.setting}/{r.sampling}/f{r.function}/fs{r.function_seed}"
                 f"/d{r.data_seed}/m{r.model_seed}/{self.method}/C{self.num_classes}"
-                f"/{self.binning}/lam{self.lam:g}/lr{r.lr:g}/{r.optimizer}"
-                f"/wd{r.weight_decay:g}/h{'-'.join(map(str, r.hidden))}/e{r.epochs}"
-                f"/b{r.batch_size}/n{r.num_points}/{r.dtype}"
+                f"/{self.binning}/lam{self.lam:g}/lr{t.lr:g}/{t.optimizer}"
+                f"/wd{t.weight_decay:g}/h{'-'.join(map(str, r.hidden))}/e{t.epochs}"
+                f"/b{t.batch_size}/n{r.num_points}/{r.dtype}"
                 + ("" if r.protocol == "clsreg" else f"/{r.protocol}")
                 + ("" if r.decay_scaling == "none" else f"/wdx{r.decay_scaling}"))
 
@@ -406,8 +414,8 @@ class PopulationKind:
 
     @classmethod
     def of(cls, run: Run) -> PopulationKind:
-        r = run.recipe
-        return cls(r.hidden, run.method, run.num_classes, r.optimizer, r.epochs, r.batch_size,
+        r, t = run.recipe, run.recipe.train
+        return cls(r.hidden, run.method, run.num_classes, t.optimizer, t.epochs, t.batch_size,
                    r.num_points)
 
 
@@ -420,14 +428,15 @@ def expand(grid: Grid, dtype: str = "float32", device: str = "cpu") -> list[Run]
                 for sampling in grid.samplings:
                     for function in grid.functions:
                         for seed in grid.seeds:
-                            recipe = Recipe(
+                            train = TrainRecipe(
+                                optimizer=optimizer, lr=grid.learning_rate(setting, optimizer),
+                                weight_decay=grid.weight_decay, epochs=grid.epochs,
+                                batch_size=grid.batch_size)
+                            recipe = RunSetup(
                                 setting=setting, sampling=sampling, function=function,
                                 function_seed=grid.function_seed,
                                 data_seed=DATA_SEEDS[seed], model_seed=MODEL_SEEDS[seed],
-                                hidden=tuple(hidden), optimizer=optimizer,
-                                lr=grid.learning_rate(setting, optimizer),
-                                weight_decay=grid.weight_decay, epochs=grid.epochs,
-                                batch_size=grid.batch_size, num_points=grid.num_points,
+                                hidden=tuple(hidden), train=train, num_points=grid.num_points,
                                 dtype=dtype, device=device, protocol=grid.protocol,
                                 decay_scaling=grid.decay_scaling)
                             for name in grid.methods:

@@ -1,6 +1,6 @@
 """The methods study's tables: every method against reg and against reg+cls, per cell.
 
-Each comparison is the one comparison (:func:`simulate.compare.pair_runs`, then the paired
+Each comparison is the one comparison (:func:`analysis.compare.pair_runs`, then the paired
 and seed-level statistics of :func:`simulate.report.stat_row`), with a different baseline
 method: reg (is the method any better than plain regression?) and regcls (is it better than
 the study's classification loss?). Holm adjusts over *all* comparisons of the study. Class

@@ -30,19 +30,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 from clsreg.analysis.binning import balanced_label_mask
 from clsreg.analysis.errors import ConfigError
-from clsreg.analysis.validate import check_choice, check_int
-from clsreg.analysis.vocabulary import OPTIMIZERS
-from clsreg.simulate.device import resolve_device, resolve_dtype
-from clsreg.simulate.methods import MSE, Method
+from clsreg.core.device import resolve_device, resolve_dtype
+from clsreg.core.methods import MSE, Method
+from clsreg.core.recipe import ADAM_BETAS, ADAM_EPS, TrainRecipe
 
-ADAM_BETAS = (0.9, 0.999)
-ADAM_EPS = 1e-8
 # A class-head group holds about this many logits (4 MiB in float32): small enough for the
 # group's logits to stay in the cores' L2 caches while softmax, its gradient and both matmuls
 # run, large enough to keep both cores busy.
@@ -110,9 +107,11 @@ class Architecture:
 class Member:
     """One model of a population: its data, its hyper-parameters and its seeds.
 
-    ``labels`` are the class labels of the training targets (None without a class head);
-    with ``keep`` (per-class keep probabilities) a fresh class-balanced subsample of labels is
-    drawn every epoch, the rest set to -1. ``weights`` are the per-sample weights of the
+    ``recipe`` is how it trains: members of one population share the optimizer, epochs and
+    batch size, and may differ in learning rate and weight decay. ``labels`` are the class
+    labels of the training targets (None without a class head); with ``keep`` (per-class
+    keep probabilities) a fresh class-balanced subsample of labels is drawn every epoch, the
+    rest set to -1. ``weights`` are the per-sample weights of the
     regression term (None: the method has no weighting). ``order_seed`` seeds the batch order
     (and the label masks); a method's model and its baseline share it and ``init_seed``, so
     they see the same batches from the same starting trunk.
@@ -121,8 +120,7 @@ class Member:
     x: np.ndarray
     y: np.ndarray
     lam: float = 1.0
-    lr: float = 1e-3
-    weight_decay: float = 0.0
+    recipe: TrainRecipe = TrainRecipe()
     init_seed: int = 0
     order_seed: tuple[int, ...] = (0,)
     labels: np.ndarray | None = None
@@ -131,24 +129,9 @@ class Member:
     # Bin centres of the class head, for a method that predicts from classes (HL-Gauss).
     centres: np.ndarray | None = None
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How the training loop runs: optimizer, epochs and batch size.
-
-    Shared by every model of a population and by every real-data run. Learning rate and
-    weight decay are per run (a population's members may differ in them); device and dtype
-    are where the loop runs, not what it computes, and are passed next to this.
-    """
-
-    optimizer: str = "adam"
-    epochs: int = 80
-    batch_size: int = 256
-
-    def __post_init__(self):
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_int("epochs", self.epochs, 1)
-        check_int("batch size", self.batch_size, 1)
+    def trained_with(self, **changes) -> Member:
+        """This member with its recipe's fields changed (``lr=…``, ``epochs=…``, …)."""
+        return replace(self, recipe=replace(self.recipe, **changes))
 
 
 def xavier_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
@@ -209,6 +192,18 @@ def mean_squared_error(prediction: np.ndarray, target: np.ndarray) -> float:
         return MSE.score(prediction, target)
 
 
+def shared_recipe(members: Sequence[Member]) -> TrainRecipe:
+    """What the members' recipes share: one optimizer, epoch count and batch size (each
+    member keeps its own learning rate and weight decay)."""
+    first = members[0].recipe
+    for m in members[1:]:
+        if (m.recipe.optimizer, m.recipe.epochs, m.recipe.batch_size) != (
+                first.optimizer, first.epochs, first.batch_size):
+            raise ConfigError("a population's members must share the optimizer, the number of "
+                              "epochs and the batch size")
+    return first
+
+
 class Population:
     """P models of one architecture and method, their stacked weights and optimizer state.
 
@@ -217,15 +212,14 @@ class Population:
     in data, λ, learning rate, weight decay and seeds.
     """
 
-    def __init__(self, architecture: Architecture, config: TrainConfig, members: Sequence[Member],
-                 method: Method, initial: Sequence[dict[str, np.ndarray]] | None = None,
-                 fused_update: bool | None = None, dtype: str = "float32",
-                 device: str = "cpu"):
+    def __init__(self, architecture: Architecture, members: Sequence[Member], method: Method,
+                 initial: Sequence[dict[str, np.ndarray]] | None = None,
+                 fused_update: bool | None = None, dtype: str = "float32", device: str = "cpu"):
         if not members:
             raise ConfigError("a population needs at least one model")
         method.check_classes(architecture.num_classes)
         self.architecture = architecture
-        self.config = config
+        self.recipe = recipe = shared_recipe(members)
         self.method = method
         self.members = list(members)
         self.device = resolve_device(device)
@@ -239,9 +233,9 @@ class Population:
             if (m.centres is None) != (not method.predicts_from_classes):
                 raise ConfigError("members need bin centres exactly when the method predicts "
                                   "from classes")
-            if m.x.size < config.batch_size:
+            if m.x.size < recipe.batch_size:
                 raise ConfigError(f"a training set of {m.x.size} points is smaller than one "
-                                  f"batch of {config.batch_size}")
+                                  f"batch of {recipe.batch_size}")
         if initial is None:
             initial = [initial_parameters(architecture, m.init_seed) for m in self.members]
         self._layout = []
@@ -260,8 +254,9 @@ class Population:
         self.steps = torch.zeros(self.size, 1, **kwargs)
         self.alive = torch.ones(self.size, dtype=torch.bool, device=self.device)
         self.lam = torch.tensor([[m.lam] for m in self.members], **kwargs)
-        self.lr = torch.tensor([[m.lr] for m in self.members], **kwargs)
-        self.weight_decay = torch.tensor([[m.weight_decay] for m in self.members], **kwargs)
+        self.lr = torch.tensor([[m.recipe.lr] for m in self.members], **kwargs)
+        self.weight_decay = torch.tensor([[m.recipe.weight_decay] for m in self.members],
+                                         **kwargs)
         self.p = self._views(self.params)
         # Each weight matrix is followed by its bias in the buffer, so ``[W; b]`` is one
         # ``(in + 1) × out`` matrix: with a column of ones appended to the inputs, a layer
@@ -275,7 +270,7 @@ class Population:
         self._centres = (torch.as_tensor(np.stack([m.centres for m in self.members]), **kwargs)
                          if method.predicts_from_classes else None)
         self.train_sizes = np.array([m.x.size for m in self.members])
-        self.steps_per_epoch = self.train_sizes // config.batch_size
+        self.steps_per_epoch = self.train_sizes // recipe.batch_size
         # On the CPU, reading the divergence flags each step costs nothing, so the optimizer
         # runs fused over contiguous runs of live models; on a GPU that read would stall the
         # queue every step, so there the update is masked arithmetic that never syncs.
@@ -283,17 +278,18 @@ class Population:
         self._row_steps = torch.zeros(self.size, dtype=torch.float32)
         self._ones = torch.ones(self.size, dtype=torch.float32)
         self._fused_groups = None
-        self._host_lr = np.array([m.lr for m in self.members], dtype=np.float64)
-        self._host_wd = np.array([m.weight_decay for m in self.members], dtype=np.float64)
+        self._host_lr = np.array([m.recipe.lr for m in self.members], dtype=np.float64)
+        self._host_wd = np.array([m.recipe.weight_decay for m in self.members],
+                                 dtype=np.float64)
         if self.device.type == "cpu":
-            per_model = config.batch_size * max(architecture.num_classes, 1)
+            per_model = recipe.batch_size * max(architecture.num_classes, 1)
             self.head_group = max(1, CPU_LOGITS_PER_GROUP // per_model)
         else:
             self.head_group = self.size
         self.head_group = min(self.head_group, self.size)
         # One logits buffer, reused every step: a fresh multi-megabyte tensor per step costs
         # page faults that can double the class head's time.
-        self._logits = (torch.empty(self.head_group, config.batch_size, architecture.num_classes,
+        self._logits = (torch.empty(self.head_group, recipe.batch_size, architecture.num_classes,
                                     **kwargs) if architecture.num_classes else None)
 
     def _layers(self) -> list[str]:
@@ -343,7 +339,7 @@ class Population:
 
         The loss overwrites the group's logits with ``G`` and returns a row scale ``s`` (for
         cross-entropy ``G = softmax − onehot`` and ``s = 1 / n_valid`` on valid rows, 0 on
-        ignored ones; see :mod:`simulate.methods`). ``s`` is applied to the small operands
+        ignored ones; see :mod:`core.methods`). ``s`` is applied to the small operands
         (features, feature gradient) instead of the ``B × C`` logits, which are touched only
         by the matmul that makes them, the loss's in-place gradient in one reused buffer and
         the two matmuls that use them, group by group so that they stay in cache.
@@ -411,12 +407,12 @@ class Population:
         update = self.alive if stepping is None else self.alive & stepping
         on = update.to(self.dtype).unsqueeze(1)
         grad = self.grad.mul_(on)
-        if self.config.optimizer == "adamw":
+        if self.recipe.optimizer == "adamw":
             self.params.mul_(1.0 - self.lr * self.weight_decay * on)
         else:
             grad.addcmul_(self.params, self.weight_decay * on)
         grad.nan_to_num_(0.0, 0.0, 0.0)  # a frozen model's NaN/inf must not reach its moments
-        if self.config.optimizer == "sgd":
+        if self.recipe.optimizer == "sgd":
             self.params.addcmul_(grad, -self.lr * on)
             return
         beta1, beta2 = ADAM_BETAS
@@ -454,13 +450,13 @@ class Population:
                  [self.exp_avg_sq[r] for r in rows], [self._row_steps[r] for r in rows])
                 for (lr, wd), rows in groups.items()])
         for lr, wd, index, params, grads, exp_avg, exp_avg_sq, steps in self._fused_groups[1]:
-            if self.config.optimizer == "sgd":
+            if self.recipe.optimizer == "sgd":
                 if wd:
                     torch._foreach_add_(grads, params, alpha=wd)
                 torch._foreach_add_(params, grads, alpha=-lr)
                 continue
             self._row_steps.index_add_(0, index, self._ones[:index.numel()])
-            fused = torch._fused_adamw_ if self.config.optimizer == "adamw" else torch._fused_adam_
+            fused = torch._fused_adamw_ if self.recipe.optimizer == "adamw" else torch._fused_adam_
             fused(params, grads, exp_avg, exp_avg_sq, [], steps, lr=lr, beta1=ADAM_BETAS[0],
                   beta2=ADAM_BETAS[1], weight_decay=wd, eps=ADAM_EPS, amsgrad=False,
                   maximize=False)
@@ -499,19 +495,19 @@ class Population:
                 return list(pool.map(BatchStream.next_epoch, streams))
 
             upcoming = ahead.submit(draw)
-            for epoch in range(self.config.epochs):
+            for epoch in range(self.recipe.epochs):
                 drawn = upcoming.result()
-                if epoch + 1 < self.config.epochs:  # each generator advances once per epoch
+                if epoch + 1 < self.recipe.epochs:  # each generator advances once per epoch
                     upcoming = ahead.submit(draw)
                 self._train_epoch(drawn, n_max, max_steps, has_head, uneven, steps_tensor)
                 if progress is not None:
-                    progress(self.size / self.config.epochs)
+                    progress(self.size / self.recipe.epochs)
 
     def _train_epoch(self, drawn: list[tuple[np.ndarray, np.ndarray | None]], n_max: int,
                      max_steps: int, has_head: bool, uneven: bool,
                      steps_tensor: torch.Tensor) -> None:
         """One epoch: every model's training set in its own order, ``max_steps`` batches."""
-        batch = self.config.batch_size
+        batch = self.recipe.batch_size
         order = self._padded([d[0] for d in drawn], n_max, torch.int64)
         x = self._with_ones(self._x.gather(1, order))
         y = self._y.gather(1, order)

@@ -1,7 +1,7 @@
 """One model at a time, the plain way: an ``nn.Module``, autograd and ``torch.optim``.
 
 This is the yardstick for the population engine. Given the same :class:`Member` (data, seeds,
-λ, learning rate) and :class:`~simulate.methods.Method` it trains, with autograd through the
+λ, learning rate) and :class:`~core.methods.Method` it trains, with autograd through the
 method's whole objective, the same initial weights, the same batch orders and label
 masks and the same optimizer, so its final weights must equal the population's (the honest
 batching test). Two feeding modes reproduce the baselines of ``benchmarks/bench_simulate.py``:
@@ -16,18 +16,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 from clsreg.analysis.errors import ConfigError
-from clsreg.simulate.device import resolve_device, resolve_dtype
-from clsreg.simulate.heads import RegClsHeads
-from clsreg.simulate.methods import Method
-from clsreg.simulate.population import (
-    ADAM_BETAS,
-    ADAM_EPS,
-    Architecture,
-    BatchStream,
-    Member,
-    TrainConfig,
-    initial_parameters,
-)
+from clsreg.core.device import resolve_device, resolve_dtype
+from clsreg.core.heads import RegClsHeads
+from clsreg.core.methods import Method
+from clsreg.core.recipe import make_optimizer
+from clsreg.simulate.population import Architecture, BatchStream, Member, initial_parameters
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -97,23 +90,8 @@ class _FixedOrder(Sampler):
         return self.order.size
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig, lr: float,
-                   weight_decay: float) -> torch.optim.Optimizer:
-    """``torch.optim`` Adam (the engine's betas and eps) or SGD, with L2 weight decay, or
-    AdamW with decoupled decay: the optimizer of every autograd training (this reference and
-    real data)."""
-    if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS,
-                                weight_decay=weight_decay)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS,
-                                 weight_decay=weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=lr, weight_decay=weight_decay)
-
-
 def train_single(
     architecture: Architecture,
-    config: TrainConfig,
     member: Member,
     method: Method,
     feed: str = "strong",
@@ -122,7 +100,8 @@ def train_single(
     dtype: str = "float32",
     device: str = "cpu",
 ) -> dict[str, np.ndarray]:
-    """Train one model and return its final weights (float64 numpy, population layout).
+    """Train one model with its member's recipe and return its final weights (float64 numpy,
+    population layout).
 
     ``max_steps_per_epoch`` cuts every epoch short (for timing a subset of the work).
     """
@@ -133,10 +112,10 @@ def train_single(
     model = ReferenceMLP(architecture).to(device=device, dtype=dtype)
     model.load(initial if initial is not None
                else initial_parameters(architecture, member.init_seed))
-    optimizer = make_optimizer(model, config, member.lr, member.weight_decay)
+    optimizer = make_optimizer(model, member.recipe)
     stream = BatchStream(member)
     has_head = architecture.num_classes > 0
-    batch = config.batch_size
+    batch = member.recipe.batch_size
     steps = member.x.size // batch
     if max_steps_per_epoch is not None:
         steps = min(steps, max_steps_per_epoch)
@@ -156,7 +135,7 @@ def train_single(
         items = _Items(member.x, member.y, None)
         sampler = _FixedOrder()
         loader = DataLoader(items, batch_size=batch, sampler=sampler, drop_last=True)
-        for _ in range(config.epochs):
+        for _ in range(member.recipe.epochs):
             sampler.order, items.labels = stream.next_epoch()
             for i, (x, y, labels) in enumerate(loader):
                 if i == steps:
@@ -168,7 +147,7 @@ def train_single(
     y_all = torch.as_tensor(member.y, device=device, dtype=dtype)
     w_all = (torch.as_tensor(member.weights, device=device, dtype=dtype)
              if member.weights is not None else None)
-    for _ in range(config.epochs):
+    for _ in range(member.recipe.epochs):
         order, labels = stream.next_epoch()
         order_t = torch.as_tensor(order, device=device)
         x, y = x_all[order_t], y_all[order_t]

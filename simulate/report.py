@@ -1,7 +1,7 @@
 """The sweep's answer: each method against the baseline, test MSE on paired runs, per cell.
 
 A method's run pairs with the baseline run of the same :class:`simulate.grid.Recipe` (data,
-seeds, training recipe) through :func:`simulate.compare.pair_runs`, which also leaves out
+seeds, training recipe) through :func:`analysis.compare.pair_runs`, which also leaves out
 pairs with a diverged run. A cell is (setting, sampling, class count), plus method, binning,
 hidden widths or optimizer when the store holds more than one. Per cell we report the paired
 statistics of :func:`analysis.stats.compare_paired` on the test MSE and Holm-adjust the
@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from clsreg.analysis.compare import Pairing, pair_runs
 from clsreg.analysis.errors import InputError
 from clsreg.analysis.files import atomic_path
 from clsreg.analysis.stats import compare_by_seed, compare_paired, holm, seeds_needed
+from clsreg.analysis.store import ResultsStore
 from clsreg.analysis.vocabulary import BASELINE_METHOD, SAMPLINGS, SETTINGS, SIM_KIND
-from clsreg.simulate.compare import Pairing, pair_runs
 from clsreg.simulate.grid import RECIPE_DEFAULTS, sim_identity
-from clsreg.simulate.store import ResultsStore
 
 STAT_COLUMNS = ("n_pairs", "rel_change", "ci_low", "ci_high", "win_rate", "p_wilcoxon",
                 "p_ttest", "p_holm", "n_seeds", "seed_ci_low", "seed_ci_high", "p_seed",

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clsreg.analysis.errors import ConfigError
+from clsreg.analysis.store import ResultsStore, require_kind
 from clsreg.analysis.vocabulary import SIM_KIND
-from clsreg.simulate.device import resolve_dtype
+from clsreg.core.device import resolve_dtype
 from clsreg.simulate.executors import Executor, LocalExecutor
 from clsreg.simulate.grid import RECIPE_DEFAULTS, Grid, Run, expand_all, populations
 from clsreg.simulate.population import flush_subnormals
-from clsreg.simulate.store import ResultsStore, require_kind
 
 # Models per population: on the CPU enough to amortize per-step overhead while a population
 # stays a small unit of work to lose on interruption; on a GPU as many as the grid offers.
@@ -53,7 +53,7 @@ def check_same_recipe(stored: list[dict], runs: list[Run], folder: Path) -> None
             differences.append(f"{name} {_values(before)} stored, {_values(asked)} asked")
     for label, of_config, of_run in (
             ("lr", lambda c: ((c["setting"], c["optimizer"]), c["lr"]),
-             lambda run: ((run.recipe.setting, run.recipe.optimizer), run.recipe.lr)),
+             lambda run: ((run.recipe.setting, run.recipe.train.optimizer), run.recipe.train.lr)),
             ("lam", lambda c: ((c["setting"], c["model"]), c["lam"]),
              lambda run: ((run.recipe.setting, run.method), run.lam))):
         before, asked = {}, {}

@@ -8,7 +8,7 @@ setup, the seeds averaged):
   the same setting, function, seeds and training recipe (relative: divided by the uniform
   run's MSE);
 * ``gain`` — what the study attributes to it: ``MSE(reg) − MSE(method)`` through the one
-  comparison (:func:`simulate.compare.pair_runs`; relative: divided by ``MSE(reg)``), per
+  comparison (:func:`analysis.compare.pair_runs`; relative: divided by ``MSE(reg)``), per
   training *regime* (optimizer, learning rate, weight decay, epochs, λ: the controls store
   holds several, e.g. weight decay 0, where the regularization is equal).
 
@@ -29,8 +29,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from clsreg.analysis.compare import pair_runs
 from clsreg.analysis.errors import InputError
 from clsreg.analysis.stats import rank_correlation_ci, split_half_reliability
+from clsreg.analysis.store import ResultsStore
 from clsreg.analysis.vocabulary import (
     BASELINE_METHOD,
     DEFAULT_SIGMA_FRACTION,
@@ -38,9 +40,7 @@ from clsreg.analysis.vocabulary import (
     SETTINGS,
     SIM_KIND,
 )
-from clsreg.simulate.compare import pair_runs
 from clsreg.simulate.grid import RECIPE_DEFAULTS, sim_identity
-from clsreg.simulate.store import ResultsStore
 from clsreg.simulate.theory_link import DATASET_KEYS
 
 TARGETS = ("excess", "gain")

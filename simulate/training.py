@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 from clsreg.analysis.binning import assign_labels, bin_centres, keep_probabilities, make_edges
+from clsreg.analysis.store import Record
 from clsreg.analysis.vocabulary import SAMPLINGS, SETTINGS, SIM_KIND
+from clsreg.core.methods import Method
 from clsreg.simulate.data import Dataset, make_dataset
 from clsreg.simulate.grid import DataSpec, Run
-from clsreg.simulate.methods import Method
 from clsreg.simulate.population import (
     Architecture,
     Member,
     Population,
-    TrainConfig,
     mean_squared_error,
 )
-from clsreg.simulate.store import Record
 
 
 def _build_dataset(spec: DataSpec) -> Dataset:
@@ -78,12 +78,11 @@ def member_for(run: Run, method: Method, dataset: Dataset) -> tuple[Member, np.n
         weights = method.weighting.weights(dataset.train.y)
     order_seed = (r.model_seed, r.data_seed, r.function_seed, r.function,
                   SETTINGS.index(r.setting), SAMPLINGS.index(r.sampling))
-    weight_decay = r.weight_decay
+    recipe = r.train
     if r.decay_scaling == "lambda" and method.scales_regression:
-        weight_decay *= method.lam
-    member = Member(x=dataset.train.x, y=dataset.train.y,
-                    lam=method.lam, lr=r.lr,
-                    weight_decay=weight_decay, init_seed=r.model_seed,
+        recipe = replace(recipe, weight_decay=recipe.weight_decay * method.lam)
+    member = Member(x=dataset.train.x, y=dataset.train.y, lam=method.lam, recipe=recipe,
+                    init_seed=r.model_seed,
                     order_seed=order_seed, labels=labels, keep=keep, weights=weights,
                     centres=centres)
     return member, test_labels
@@ -98,12 +97,10 @@ def train_population(runs: list[Run], cache: DatasetCache,
     first = runs[0].recipe
     methods = [run.method_value() for run in runs]
     architecture = Architecture(first.hidden, runs[0].num_classes)
-    config = TrainConfig(optimizer=first.optimizer, epochs=first.epochs,
-                         batch_size=first.batch_size)
     datasets = [cache.get(run) for run in runs]
     built = [member_for(run, method, d)
              for run, method, d in zip(runs, methods, datasets, strict=True)]
-    population = Population(architecture, config, [b[0] for b in built], methods[0],
+    population = Population(architecture, [b[0] for b in built], methods[0],
                             dtype=first.dtype, device=first.device)
     result = population.train(progress)
     val_pred, _ = population.predict([d.val.x for d in datasets])

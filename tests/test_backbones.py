@@ -6,6 +6,7 @@ import sys
 import pytest
 import torch
 from clsreg.analysis.errors import InputError
+from clsreg.core.heads import RegClsHeads
 from clsreg.realdata.backbones import (
     CLASS_SEED_OFFSET,
     ImageRegCls,
@@ -16,7 +17,6 @@ from clsreg.realdata.backbones import (
     resnet50_features,
 )
 from clsreg.realdata.models import build_model
-from clsreg.simulate.heads import RegClsHeads
 from torch import nn
 
 needs_vision = pytest.mark.skipif(

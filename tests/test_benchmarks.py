@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
+from clsreg.analysis.store import ResultsStore
 from clsreg.cli import cli
 from clsreg.realdata.evaluate import DEPTH_METRICS, ShotConfig, assign_shots, grouped_metrics
 from clsreg.realdata.nyud2 import bin_shot, depth_bin
-from clsreg.simulate.store import ResultsStore
 
 SCRIPTS = Path(__file__).parent / "scripts"
 
@@ -131,9 +131,9 @@ def test_nyud2_run_scores_the_balanced_mask(fixture_runs):
 
 
 def test_a_run_resumed_from_its_checkpoint_ends_like_an_uninterrupted_one(tmp_path):
+    from clsreg.core.loop import train_loop
     from clsreg.realdata.benchmarks import benchmark_config, benchmark_parts, with_data_dir
     from clsreg.realdata.fixtures import make_fixture
-    from clsreg.realdata.image_train import train_loop
 
     data = make_fixture("breakfast", tmp_path / "data")
     config = with_data_dir(benchmark_config("breakfast", splits=("s1",), lr=1e-3), data)
@@ -142,8 +142,8 @@ def test_a_run_resumed_from_its_checkpoint_ends_like_an_uninterrupted_one(tmp_pa
 
     def train(epochs, checkpoint):
         model = task.build(config.num_classes, 0)
-        loop = replace(config.loop(workers=0), epochs=epochs)
-        info = train_loop(model, method, task.train, task.val, task.coding, loop, 0,
+        recipe = replace(config.recipe, epochs=epochs)
+        info = train_loop(model, method, task.train, task.val, task.coding, recipe, 0,
                           torch.device("cpu"), checkpoint, progress=False)
         return model.state_dict(), info
 

@@ -7,7 +7,7 @@ import torch
 from click.testing import CliRunner
 from clsreg.analysis.errors import ConfigError
 from clsreg.cli import cli
-from clsreg.simulate.device import resolve_device, resolve_dtype
+from clsreg.core.device import resolve_device, resolve_dtype
 
 COMMANDS = [
     ["simulate", "run", "--preset", "smoke"],

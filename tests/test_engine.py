@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
 from clsreg.analysis.binning import assign_labels, keep_probabilities, make_edges
 from clsreg.analysis.errors import ConfigError
-from clsreg.simulate.methods import Method, get_method
+from clsreg.core.methods import Method, get_method
+from clsreg.core.recipe import TrainRecipe
 from clsreg.simulate.population import (
     Architecture,
     Member,
     Population,
-    TrainConfig,
     initial_parameters,
 )
 from clsreg.simulate.reference import train_single
@@ -31,9 +29,9 @@ def _member(index: int, num_classes: int, n: int = 640, equal: bool = False,
         labels = assign_labels(y, edges)
         if equal:
             keep = keep_probabilities(labels, edges.size - 1)
-    return Member(x=x, y=y, lam=(1.0, 3.0, 10.0)[index % 3], lr=lr * (1 + index),
-                  weight_decay=1e-3, init_seed=index, order_seed=(index, 5), labels=labels,
-                  keep=keep)
+    return Member(x=x, y=y, lam=(1.0, 3.0, 10.0)[index % 3],
+                  recipe=TrainRecipe(lr=lr * (1 + index), weight_decay=1e-3), init_seed=index,
+                  order_seed=(index, 5), labels=labels, keep=keep)
 
 
 def _method(num_classes: int) -> Method:
@@ -58,14 +56,14 @@ def test_population_equals_models_trained_one_by_one(optimizer, num_classes, fus
     members = [_member(0, num_classes, lr=lr), _member(1, num_classes, n=700, lr=lr),
                _member(2, num_classes, equal=True, lr=lr)]
     architecture = Architecture((6, 15), num_classes)
-    config = TrainConfig(optimizer, epochs=2, batch_size=64)
+    config = dict(optimizer=optimizer, epochs=2, batch_size=64)
     method = _method(num_classes)
-    result = Population(architecture, config, members, method, fused_update=fused,
-                        dtype="float64").train()
+    result = Population(architecture, [m.trained_with(**config) for m in members], method,
+                        fused_update=fused, dtype="float64").train()
     assert not result.diverged.any()
     for i, member in enumerate(members):
-        reference = train_single(architecture, config, member, method, feed="strong",
-                                 dtype="float64")
+        reference = train_single(architecture, member.trained_with(**config), method,
+                                 feed="strong", dtype="float64")
         assert _max_relative_error(result.parameters[i], reference) < 1e-6
         # Training moved the weights: the comparison is not between two initial states.
         start = initial_parameters(architecture, member.init_seed)
@@ -77,14 +75,15 @@ def test_adamw_decay_is_decoupled_from_the_loss_scale(fused):
     """AdamW shrinks weights by lr·wd per step whatever the loss scale, so with a large decay
     it ends far from Adam's coupled L2 (whose decay term is divided out by Adam's normalizer
     only as a share of the gradient); both equal their torch.optim reference."""
-    member = dataclasses.replace(_member(0, 8), weight_decay=0.5)
+    member = _member(0, 8).trained_with(weight_decay=0.5)
     architecture = Architecture((6, 15), 8)
     trained = {}
     for optimizer in ("adam", "adamw"):
-        config = TrainConfig(optimizer, epochs=2, batch_size=64)
-        result = Population(architecture, config, [member], _method(8), fused_update=fused,
+        config = dict(optimizer=optimizer, epochs=2, batch_size=64)
+        trained_as = member.trained_with(**config)
+        result = Population(architecture, [trained_as], _method(8), fused_update=fused,
                             dtype="float64").train()
-        reference = train_single(architecture, config, member, _method(8), feed="strong",
+        reference = train_single(architecture, trained_as, _method(8), feed="strong",
                                  dtype="float64")
         assert _max_relative_error(result.parameters[0], reference) < 1e-10
         trained[optimizer] = reference
@@ -94,11 +93,10 @@ def test_adamw_decay_is_decoupled_from_the_loss_scale(fused):
 def test_faithful_feed_gives_the_same_model():
     member = _member(1, 8, equal=True)
     architecture = Architecture((6, 15), 8)
-    config = TrainConfig("adam", epochs=2, batch_size=64)
-    strong = train_single(architecture, config, member, _method(8), feed="strong",
-                          dtype="float64")
-    faithful = train_single(architecture, config, member, _method(8), feed="faithful",
-                            dtype="float64")
+    config = dict(optimizer="adam", epochs=2, batch_size=64)
+    member = member.trained_with(**config)
+    strong = train_single(architecture, member, _method(8), feed="strong", dtype="float64")
+    faithful = train_single(architecture, member, _method(8), feed="faithful", dtype="float64")
     assert _max_relative_error(faithful, strong) < 1e-12
 
 
@@ -107,13 +105,14 @@ def test_faithful_feed_gives_the_same_model():
 @pytest.mark.parametrize("num_classes", [0, 8])
 def test_diverging_model_is_flagged_and_changes_nobody_else(dtype, num_classes, fused):
     members = [_member(i, num_classes, lr=1e-2) for i in range(3)]
-    blown = dataclasses.replace(members[1], lr=1e6)
+    blown = members[1].trained_with(lr=1e6)
     architecture = Architecture((6, 15), num_classes)
-    config = TrainConfig("adam", epochs=2, batch_size=64)
+    config = dict(optimizer="adam", epochs=2, batch_size=64)
     method = _method(num_classes)
-    with_blown = Population(architecture, config, [members[0], blown, members[2]], method,
+    first, blown, third = (m.trained_with(**config) for m in (members[0], blown, members[2]))
+    with_blown = Population(architecture, [first, blown, third], method,
                             fused_update=fused, dtype=dtype).train()
-    without = Population(architecture, config, [members[0], members[2]], method,
+    without = Population(architecture, [first, third], method,
                          fused_update=fused, dtype=dtype).train()
     assert with_blown.diverged.tolist() == [False, True, False]
     assert not without.diverged.any()
@@ -127,9 +126,10 @@ def test_diverging_model_is_flagged_and_changes_nobody_else(dtype, num_classes, 
 def test_identical_populations_give_identical_numbers():
     members = [_member(i, 16) for i in range(3)]
     architecture = Architecture((6, 15), 16)
-    config = TrainConfig("adam", epochs=2, batch_size=64)
-    first = Population(architecture, config, members, _method(16)).train()
-    second = Population(architecture, config, members, _method(16)).train()
+    config = dict(optimizer="adam", epochs=2, batch_size=64)
+    members = [m.trained_with(**config) for m in members]
+    first = Population(architecture, members, _method(16)).train()
+    second = Population(architecture, members, _method(16)).train()
     for a, b in zip(first.parameters, second.parameters, strict=True):
         for name in a:
             np.testing.assert_array_equal(a[name], b[name])
@@ -141,10 +141,9 @@ def test_training_fits_the_function():
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, 4096)
     y = np.sin(3 * x)
-    member = Member(x=x, y=y, lr=1e-2, init_seed=3, order_seed=(3,))
-    result = Population(Architecture((6, 15), 0),
-                        TrainConfig("adam", epochs=30, batch_size=64), [member],
-                        _method(0)).train()
+    member = Member(x=x, y=y, recipe=TrainRecipe("adam", lr=1e-2, epochs=30, batch_size=64),
+                    init_seed=3, order_seed=(3,))
+    result = Population(Architecture((6, 15), 0), [member], _method(0)).train()
     assert result.train_mse[0] < 0.05 * np.var(y)
 
 
@@ -161,12 +160,13 @@ def test_initial_weights_are_xavier_and_shared_by_partners():
 
 def test_manual_gradient_matches_autograd_on_one_step():
     # One step of SGD with lr = 1 moves the weights by exactly minus the gradient.
-    member = dataclasses.replace(_member(0, 8, equal=True), lr=1.0, weight_decay=0.0)
+    member = _member(0, 8, equal=True).trained_with(lr=1.0, weight_decay=0.0)
     architecture = Architecture((6, 15), 8)
-    config = TrainConfig("sgd", epochs=1, batch_size=member.x.size)
-    population = Population(architecture, config, [member], _method(8), dtype="float64")
+    config = dict(optimizer="sgd", epochs=1, batch_size=member.x.size)
+    member = member.trained_with(**config)
+    population = Population(architecture, [member], _method(8), dtype="float64")
     population.train()
-    reference = train_single(architecture, config, member, _method(8), dtype="float64")
+    reference = train_single(architecture, member, _method(8), dtype="float64")
     assert _max_relative_error(population.parameters()[0], reference) < 1e-10
 
 
@@ -179,17 +179,20 @@ def test_bad_architecture_is_a_config_error(hidden, classes):
 def test_population_refuses_labels_without_head_and_tiny_sets():
     member = _member(0, 8)
     with pytest.raises(ConfigError):
-        Population(Architecture((6, 15), 0), TrainConfig(batch_size=64), [member], _method(0))
+        Population(Architecture((6, 15), 0), [member.trained_with(batch_size=64)], _method(0))
     with pytest.raises(ConfigError):
-        Population(Architecture((6, 15), 8), TrainConfig(batch_size=1024), [member],
+        Population(Architecture((6, 15), 8), [member.trained_with(batch_size=1024)],
                    _method(8))
     with pytest.raises(ConfigError, match="classes"):
-        Population(Architecture((6, 15), 8), TrainConfig(batch_size=64), [member], _method(4))
+        Population(Architecture((6, 15), 8), [member.trained_with(batch_size=64)], _method(4))
+    with pytest.raises(ConfigError, match="share"):
+        Population(Architecture((6, 15), 8),
+                   [member, _member(1, 8).trained_with(optimizer="sgd")], _method(8))
 
 
 def test_cuda_requested_without_cuda_is_a_config_error():
     if torch.cuda.is_available():
         return
     with pytest.raises(ConfigError):
-        Population(Architecture(), TrainConfig(batch_size=64), [_member(0, 0)], _method(0),
+        Population(Architecture(), [_member(0, 0).trained_with(batch_size=64)], _method(0),
                    device="cuda")

@@ -1,7 +1,7 @@
 """The package's layers: each module imports only from its own layer or the ones below.
 
-analysis (the math; no torch) ← simulate ← realdata ← paper_figures ← cli. Every import
-statement counts, including those inside functions.
+analysis (the math; no torch) ← core (training core) ← simulate ← realdata ← paper_figures ← cli.
+Every import statement counts, including those inside functions.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ("analysis", "simulate", "realdata", "paper_figures", "cli")
+LAYERS = ("analysis", "core", "simulate", "realdata", "paper_figures", "cli")
 
 
 def layer_of(module: str) -> int | None:

@@ -14,7 +14,7 @@ import pytest
 import torch
 from clsreg.analysis.binning import assign_labels, bin_centres, keep_probabilities, make_edges
 from clsreg.analysis.errors import ConfigError
-from clsreg.simulate.methods import (
+from clsreg.core.methods import (
     CROSS_ENTROPY,
     L1,
     METHODS,
@@ -26,7 +26,8 @@ from clsreg.simulate.methods import (
     get_method,
     parse_methods,
 )
-from clsreg.simulate.population import Architecture, Member, Population, TrainConfig
+from clsreg.core.recipe import TrainRecipe
+from clsreg.simulate.population import Architecture, Member, Population
 from clsreg.simulate.reference import train_single
 
 HUBER_DELTA = 0.3
@@ -77,7 +78,8 @@ def _members(method: Method, count: int = 3) -> list[Member]:
                 keep = keep_probabilities(labels, edges.size - 1)
         weights = method.weighting.weights(y) if method.weighting is not None else None
         centres = bin_centres(edges) if method.predicts_from_classes else None
-        members.append(Member(x=x, y=y, lam=(2.0, 5.0, 0.5)[index], lr=5e-3, weight_decay=1e-3,
+        members.append(Member(x=x, y=y, lam=(2.0, 5.0, 0.5)[index],
+                              recipe=TrainRecipe(lr=5e-3, weight_decay=1e-3),
                               init_seed=index, order_seed=(index, 9), labels=labels, keep=keep,
                               weights=weights, centres=centres))
     return members
@@ -98,12 +100,13 @@ def _max_relative_error(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> f
 def test_a_method_defined_here_trains_in_the_engine_as_in_the_reference(method, fused):
     members = _members(method)
     architecture = Architecture((6, 15), method.num_classes)
-    config = TrainConfig("adam", epochs=2, batch_size=64)
-    result = Population(architecture, config, members, method, fused_update=fused,
+    config = dict(optimizer="adam", epochs=2, batch_size=64)
+    members = [m.trained_with(**config) for m in members]
+    result = Population(architecture, members, method, fused_update=fused,
                         dtype="float64").train()
     assert not result.diverged.any()
     for i, member in enumerate(members):
-        reference = train_single(architecture, config, member, method, dtype="float64")
+        reference = train_single(architecture, member, method, dtype="float64")
         assert _max_relative_error(result.parameters[i], reference) < 1e-10
 
 
@@ -112,9 +115,10 @@ def test_the_method_changes_the_model():
     # not compare a method with itself by accident).
     members = _members(HUBER_CE, 1)
     architecture = Architecture((6, 15), 8)
-    config = TrainConfig("adam", epochs=2, batch_size=64)
-    huber_ce = train_single(architecture, config, members[0], HUBER_CE, dtype="float64")
-    regcls = train_single(architecture, config, members[0],
+    config = dict(optimizer="adam", epochs=2, batch_size=64)
+    member = members[0].trained_with(**config)
+    huber_ce = train_single(architecture, member, HUBER_CE, dtype="float64")
+    regcls = train_single(architecture, member,
                           get_method("regcls").configured(num_classes=8, binning="equal"),
                           dtype="float64")
     assert _max_relative_error(huber_ce, regcls) > 1e-3
@@ -176,17 +180,18 @@ def test_lamreg_is_mse_scaled_by_lambda_and_equals_reg_with_decay_divided_by_lam
     assert lamreg.lam == lam and lamreg.head is None and "λ·mse" in lamreg.describe()
     members = [m.__class__(**{**m.__dict__, "lam": lam}) for m in _members(get_method("reg"), 2)]
     architecture = Architecture((6, 15), 0)
-    config = TrainConfig("adam", epochs=2, batch_size=64)
-    result = Population(architecture, config, members, lamreg, fused_update=fused,
+    config = dict(optimizer="adam", epochs=2, batch_size=64)
+    members = [m.trained_with(**config) for m in members]
+    result = Population(architecture, members, lamreg, fused_update=fused,
                         dtype="float64").train()
     for i, member in enumerate(members):
-        reference = train_single(architecture, config, member, lamreg, dtype="float64")
+        reference = train_single(architecture, member, lamreg, dtype="float64")
         assert _max_relative_error(result.parameters[i], reference) < 1e-10
-        weaker = member.__class__(**{**member.__dict__, "lam": 1.0,
-                                     "weight_decay": member.weight_decay / lam})
-        plain = train_single(architecture, config, weaker, get_method("reg"), dtype="float64")
+        weaker = member.__class__(**{**member.__dict__, "lam": 1.0}).trained_with(
+            weight_decay=member.recipe.weight_decay / lam)
+        plain = train_single(architecture, weaker, get_method("reg"), dtype="float64")
         stronger = member.__class__(**{**member.__dict__, "lam": 1.0})
-        as_reg = train_single(architecture, config, stronger, get_method("reg"), dtype="float64")
+        as_reg = train_single(architecture, stronger, get_method("reg"), dtype="float64")
         # Measured: 0.003 vs 0.13 and 0.002 vs 0.16 (max error relative to each weight's scale).
         assert (_max_relative_error(reference, plain)
                 < 0.05 * _max_relative_error(reference, as_reg))
@@ -250,7 +255,7 @@ def test_a_registered_method_flows_through_sweep_report_and_real_data(monkeypatc
 
 # ---------------------------------------------------------------- the registered imbalance fixes
 def test_lds_weights_favour_rare_targets_and_average_one():
-    from clsreg.simulate.methods import lds_weights
+    from clsreg.core.methods import lds_weights
 
     rng = np.random.default_rng(2)
     uniform = rng.uniform(0, 1, 20_000)
@@ -268,7 +273,7 @@ def test_lds_weights_favour_rare_targets_and_average_one():
 def test_balanced_mse_matches_its_definition_and_its_gradient():
     """BMC by hand: for sample i, −log softmax_j(−(p_i − y_j)²/2σ²)[i] · 2σ², averaged; and
     the engine's autograd gradient at the outputs equals a central difference."""
-    from clsreg.simulate.methods import BMC, BMC_SIGMA, huber
+    from clsreg.core.methods import BMC, BMC_SIGMA, huber
 
     rng = np.random.default_rng(5)
     prediction = rng.normal(size=(2, 7))
@@ -298,7 +303,7 @@ def test_balanced_mse_matches_its_definition_and_its_gradient():
 
 
 def test_hl_gauss_targets_loss_and_class_prediction():
-    from clsreg.simulate.methods import HL_GAUSS_SIGMA_BINS, hl_gauss, hl_gauss_targets
+    from clsreg.core.methods import HL_GAUSS_SIGMA_BINS, hl_gauss, hl_gauss_targets
 
     table = hl_gauss_targets(8)
     np.testing.assert_allclose(table.sum(axis=1), 1.0, rtol=1e-12)
@@ -323,8 +328,9 @@ def test_hl_gauss_targets_loss_and_class_prediction():
     method = METHODS["hlgauss"].configured(num_classes=6)
     members = _members(method, 2)
     architecture = Architecture((6, 15), 6)
-    config = TrainConfig("adam", epochs=1, batch_size=64)
-    population = Population(architecture, config, members, method, dtype="float64")
+    config = dict(optimizer="adam", epochs=1, batch_size=64)
+    members = [m.trained_with(**config) for m in members]
+    population = Population(architecture, members, method, dtype="float64")
     population.train()
     predictions, _ = population.predict([m.x for m in members])
     from clsreg.simulate.reference import ReferenceMLP

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from clsreg.analysis.store import ResultsStore
 from clsreg.cli import cli
 from clsreg.simulate.executors import RayExecutor
 from clsreg.simulate.grid import grid_from_mapping
-from clsreg.simulate.store import ResultsStore
 from clsreg.simulate.sweep import run_sweep
 
 ray = pytest.importorskip("ray")

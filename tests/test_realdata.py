@@ -9,6 +9,9 @@ import torch
 from clsreg.analysis.binning import imbalance_ratio
 from clsreg.analysis.errors import InputError
 from clsreg.analysis.stats import holm
+from clsreg.core.loop import TargetScaler
+from clsreg.core.methods import get_method
+from clsreg.core.recipe import TrainRecipe
 from clsreg.realdata.datasets import OTHER_LEVEL, encode_features, fit_encoder, table_from_frame
 from clsreg.realdata.evaluate import (
     GM_FLOOR,
@@ -28,9 +31,7 @@ from clsreg.realdata.report import (
     relative_change_ci,
 )
 from clsreg.realdata.splits import SplitConfig, balanced_splits
-from clsreg.realdata.train import TargetScaler, TrainData, batch_orders, train_model
-from clsreg.simulate.methods import get_method
-from clsreg.simulate.population import TrainConfig
+from clsreg.realdata.train import TrainData, batch_orders, train_model
 from scipy import stats
 
 # ---------------------------------------------------------------- shots and metrics
@@ -183,14 +184,14 @@ def _tiny_data(seed: int = 0):
 
 def test_training_is_deterministic_and_learns():
     data = _tiny_data()
-    config = TrainConfig(epochs=15, batch_size=32)
+    config = TrainRecipe(lr=1e-2, weight_decay=1e-4, epochs=15, batch_size=32)
     methods = [get_method("reg"), get_method("regcls").configured(num_classes=4, lam=10.0)]
     results = []
     for _ in range(2):
         orders = batch_orders(200, config.epochs, seed=2)
         results.append(tuple(
             train_model(build_model(3, m.num_classes, seed=2, hidden=(16,)), m, data, config,
-                        1e-2, 1e-4, orders) for m in methods))
+                        orders) for m in methods))
     assert results[0] == results[1]
     baseline = float(np.mean((data.y_val - data.y_val.mean()) ** 2))
     for info in results[0]:

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from clsreg.analysis.store import ResultsStore
 from clsreg.cli import cli
-from clsreg.simulate.store import ResultsStore
 
 
 def invoke(*args):

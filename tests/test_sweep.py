@@ -16,11 +16,11 @@ import pytest
 from click.testing import CliRunner
 from clsreg.analysis.errors import ConfigError
 from clsreg.analysis.stats import compare_paired
+from clsreg.analysis.store import Record, ResultsStore
 from clsreg.analysis.vocabulary import SIM_KIND as KIND
 from clsreg.cli import cli
 from clsreg.simulate.grid import PopulationKind, expand, grid_from_mapping, load_grid, populations
 from clsreg.simulate.report import SUMMARY_COLUMNS, paired_cells, report, summarize
-from clsreg.simulate.store import Record, ResultsStore
 from clsreg.simulate.sweep import run_sweep
 
 ROOT = Path(__file__).resolve().parent.parent

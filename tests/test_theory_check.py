@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 from clsreg.analysis.errors import InputError
 from clsreg.analysis.stats import rank_correlation_ci, split_half_reliability
+from clsreg.analysis.store import Record, ResultsStore
 from clsreg.analysis.theory import excess_mse
 from clsreg.cli import cli
 from clsreg.simulate.data import DATA_SEEDS, MODEL_SEEDS
-from clsreg.simulate.store import Record, ResultsStore
 from clsreg.simulate.theory_check import (
     POOLED,
     attach_predictions,

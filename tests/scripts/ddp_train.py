@@ -11,16 +11,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from clsreg.analysis.binning import make_edges
-from clsreg.realdata.backbones import build_breakfast_model
-from clsreg.realdata.image_train import (
-    LoopConfig,
+from clsreg.core.loop import (
     TargetCoding,
+    TargetScaler,
     launched_ranks,
     process_group,
     train_loop,
 )
-from clsreg.realdata.train import TargetScaler
-from clsreg.simulate.methods import get_method
+from clsreg.core.methods import get_method
+from clsreg.core.recipe import TrainRecipe
+from clsreg.realdata.backbones import build_breakfast_model
 from torch.utils.data import TensorDataset
 
 ROWS, GLOBAL_BATCH, EPOCHS, CLASSES = 512, 64, 3, 10
@@ -39,7 +39,7 @@ def main(out: Path) -> None:
     with process_group(ranks, device):
         model = build_breakfast_model(CLASSES, seed=3)
         info = train_loop(model, method, data, data, coding,
-                          LoopConfig(epochs=EPOCHS, batch_size=GLOBAL_BATCH, lr=1e-3),
+                          TrainRecipe(lr=1e-3, epochs=EPOCHS, batch_size=GLOBAL_BATCH),
                           seed=3, device=device, ranks=ranks, progress=False)
     torch.save({"steps": info["steps"], "state": model.state_dict(), "world": ranks.world},
                out / f"rank{ranks.rank}.pt")

@@ -35,39 +35,37 @@ import torch.distributed as dist
 from clsreg.analysis.binning import bin_centres
 from clsreg.analysis.errors import ConfigError, InputError, RunError
 from clsreg.analysis.files import atomic_path
-from clsreg.analysis.validate import check_int, check_number
-from clsreg.simulate.methods import Method
-from clsreg.simulate.population import TrainConfig
-from clsreg.simulate.reference import make_optimizer
+from clsreg.core.methods import Method
+from clsreg.core.recipe import TrainRecipe, make_optimizer
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
-from .train import TargetScaler
-
 
 @dataclass(frozen=True)
-class LoopConfig:
-    """How one model trains: epochs, global batch size, optimizer, data workers."""
+class TargetScaler:
+    """``z = (t(y) - mean) / std`` with ``t`` the identity or ``log`` (needs y > 0)."""
 
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float = 0.0
-    optimizer: str = "adam"
-    workers: int = 0
-    amp: bool = True
+    log: bool
+    mean: float
+    std: float
 
-    def __post_init__(self) -> None:
-        self.train_config()  # checks optimizer, epochs and batch size
-        check_number("learning rate", self.lr, positive=True)
-        check_number("weight decay", self.weight_decay)
-        check_int("data workers", self.workers, 0)
+    @classmethod
+    def fit(cls, y: np.ndarray, log: bool) -> TargetScaler:
+        y = np.asarray(y, dtype=np.float64)
+        if log and np.any(y <= 0):
+            raise InputError("a log target needs every target value to be > 0")
+        t = np.log(y) if log else y
+        std = float(t.std())
+        return cls(log=log, mean=float(t.mean()), std=std if std > 0 else 1.0)
 
-    def train_config(self) -> TrainConfig:
-        """What the shared optimizer factory reads."""
-        return TrainConfig(optimizer=self.optimizer, epochs=self.epochs,
-                           batch_size=self.batch_size)
+    def transform(self, y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y, dtype=np.float64)
+        return ((np.log(y) if self.log else y) - self.mean) / self.std
+
+    def inverse(self, z: np.ndarray) -> np.ndarray:
+        t = np.asarray(z, dtype=np.float64) * self.std + self.mean
+        return np.exp(t) if self.log else t
 
 
 @dataclass(frozen=True)
@@ -189,7 +187,7 @@ def model_prediction(prediction: torch.Tensor, logits: torch.Tensor | None, meth
 @torch.no_grad()
 def predict_batches(model: nn.Module, dataset: Dataset, method: Method, coding: TargetCoding,
                     device: torch.device, batch_size: int, workers: int = 0,
-                    amp: bool = True) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
+                    ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
     """``(indices, prediction in target units, target)`` per batch of ``dataset``, in order."""
     model.eval()
     loader = DataLoader(Indexed(dataset), batch_size=batch_size, shuffle=False,
@@ -198,7 +196,7 @@ def predict_batches(model: nn.Module, dataset: Dataset, method: Method, coding: 
     try:
         for index, x, y in loader:
             with torch.autocast(device.type, dtype=torch.bfloat16,
-                                enabled=amp and device.type == "cuda"):
+                                enabled=device.type == "cuda"):
                 prediction, logits = model(x.to(device, non_blocking=True))
             scaled = model_prediction(prediction, logits, method, centres)
             yield (index.numpy(), scaled * coding.scaler.std + coding.scaler.mean,
@@ -208,12 +206,12 @@ def predict_batches(model: nn.Module, dataset: Dataset, method: Method, coding: 
 
 
 def validation_score(model: nn.Module, dataset: Dataset, method: Method, coding: TargetCoding,
-                     device: torch.device, config: LoopConfig) -> float:
+                     device: torch.device, batch_size: int, workers: int = 0) -> float:
     """The method's regression loss on the validation split, in the target's units, pooled
     over its valid samples (pixels)."""
     total, count = 0.0, 0
     for _, prediction, y in predict_batches(model, dataset, method, coding, device,
-                                            config.batch_size, config.workers, config.amp):
+                                            batch_size, workers):
         valid = valid_targets(y)
         terms = method.regression.per_sample(prediction[valid].double() - y[valid].double())
         total += float(terms.sum())
@@ -243,7 +241,7 @@ def train_loop(
     train_set: Dataset,
     val_set: Dataset,
     coding: TargetCoding,
-    config: LoopConfig,
+    recipe: TrainRecipe,
     seed: int,
     device: torch.device,
     checkpoint: Path | None = None,
@@ -253,6 +251,7 @@ def train_loop(
     description: str = "",
     on_epoch: Callable[[int, float], None] | None = None,
     on_step: Callable[[], None] | None = None,
+    workers: int = 0,
 ) -> dict:
     """Train ``model`` in place under ``method``'s objective and load its best validation
     epoch. ``weights`` are per training sample (a weighting method). Returns the best epoch,
@@ -264,22 +263,22 @@ def train_loop(
     if weights is not None and per_pixel:
         raise ConfigError(f"method {method.name} weights samples; per-pixel weights are not "
                           "supported")
-    if config.batch_size % ranks.world:
-        raise ConfigError(f"batch size {config.batch_size} does not split over "
+    if recipe.batch_size % ranks.world:
+        raise ConfigError(f"batch size {recipe.batch_size} does not split over "
                           f"{ranks.world} processes")
     model.to(device)
-    optimizer = make_optimizer(model, config.train_config(), config.lr, config.weight_decay)
+    optimizer = make_optimizer(model, recipe)
     trained = nn.parallel.DistributedDataParallel(model) if ranks.world > 1 else model
     weights_t = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
     indexed = Indexed(train_set)
     sampler = DistributedSampler(indexed, num_replicas=ranks.world, rank=ranks.rank,
                                  shuffle=True, seed=seed)
-    loader = DataLoader(indexed, batch_size=config.batch_size // ranks.world,
-                        sampler=sampler, num_workers=config.workers,
+    loader = DataLoader(indexed, batch_size=recipe.batch_size // ranks.world,
+                        sampler=sampler, num_workers=workers,
                         pin_memory=device.type == "cuda",
                         persistent_workers=False)
     has_classes = method.head is not None
-    autocast = config.amp and device.type == "cuda"
+    autocast = device.type == "cuda"
 
     state = load_checkpoint(checkpoint)
     start, best, steps = 0, {"score": float("inf"), "epoch": -1, "model": None}, []
@@ -290,10 +289,10 @@ def train_loop(
         best = {"score": float(state["best_score"]), "epoch": int(state["best_epoch"]),
                 "model": state["best_model"]}
 
-    bar = tqdm(total=(config.epochs - start) * len(sampler) * ranks.world, unit="img",
+    bar = tqdm(total=(recipe.epochs - start) * len(sampler) * ranks.world, unit="img",
                unit_scale=True, desc=description, file=sys.stderr,
-               disable=not (progress and ranks.main) or start >= config.epochs)
-    for epoch in range(start, config.epochs):
+               disable=not (progress and ranks.main) or start >= recipe.epochs)
+    for epoch in range(start, recipe.epochs):
         torch.manual_seed(epoch_seed(seed, epoch))
         sampler.set_epoch(epoch)
         trained.train()
@@ -326,7 +325,8 @@ def train_loop(
         if not np.isfinite(epoch_loss):
             raise RunError(f"training diverged at epoch {epoch} (loss {epoch_loss}); "
                            "lower the learning rate or lambda")
-        score = validation_score(model, val_set, method, coding, device, config)
+        score = validation_score(model, val_set, method, coding, device, recipe.batch_size,
+                                 workers)
         if score < best["score"]:
             best = {"score": score, "epoch": epoch, "model": copy.deepcopy(model.state_dict())}
         if checkpoint is not None and ranks.main:
