@@ -109,7 +109,8 @@ def _decay_identity(record: dict) -> RunIdentity:
     """Plain reg at one decay paired with plain reg at another: the decay is the 'method'."""
     identity = sim_identity(record)
     decay = record["config"]["weight_decay"]
-    return RunIdentity(replace(identity.recipe, weight_decay=0.0),
+    setup = identity.recipe
+    return RunIdentity(replace(setup, train=replace(setup.train, weight_decay=0.0)),
                        f"{identity.method}@{decay:g}", identity.settings)
 
 

@@ -48,7 +48,7 @@ def check_same_recipe(stored: list[dict], runs: list[Run], folder: Path) -> None
     differences = []
     for name in SHARED_RECIPE:
         before = {config.get(name, RECIPE_DEFAULTS.get(name)) for config in stored}
-        asked = {getattr(run.recipe, name) for run in runs}
+        asked = {run.config[name] for run in runs}
         if before - asked:
             differences.append(f"{name} {_values(before)} stored, {_values(asked)} asked")
     for label, of_config, of_run in (

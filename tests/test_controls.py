@@ -30,8 +30,9 @@ def test_suites_expand_once_per_run():
     runs = expand_all(grids)
     assert len(runs) == len({run.key for run in runs})
     # The no-decay reg is shared by the no-decay control and every search variant.
-    assert sum(r.method == "reg" and r.recipe.weight_decay == 0.0 and r.recipe.epochs == 80
-               and r.recipe.lr == 1e-3 for r in runs) == 2 * 5 * 5
+    assert sum(r.method == "reg" and r.recipe.train.weight_decay == 0.0
+               and r.recipe.train.epochs == 80 and r.recipe.train.lr == 1e-3
+               for r in runs) == 2 * 5 * 5
     assert {"controls", "controls-quick"} <= set(SUITES)
     with pytest.raises(ConfigError, match="suite"):
         load_grids("controls-quick", methods="reg")
