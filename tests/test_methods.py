@@ -208,7 +208,7 @@ def test_decay_scaling_gives_lambda_runs_lambda_times_the_decay():
     from clsreg.simulate.data import make_dataset
 
     dataset = make_dataset(0, "clean", "severe", 2732, num_points=1500)
-    decay = {run.method: member_for(run, run.method_value(), dataset)[0].weight_decay
+    decay = {run.method: member_for(run, run.method_value(), dataset)[0].recipe.weight_decay
              for run in expand(grid)}
     assert decay == {"reg": 1e-3, "regcls": pytest.approx(1e-3 * 100),
                      "lamreg": pytest.approx(1e-3 * 100)}
