@@ -135,7 +135,8 @@ def get_source(name: str | None, csv: str | Path | None = None) -> Source:
     """The source named ``name``, or ``csv`` for a CSV file (give exactly one)."""
     if (name is None) == (csv is None):
         raise ConfigError("give either --dataset NAME or --csv FILE (exactly one)")
-    name = "csv" if name is None else name
+    if csv is not None:
+        return SOURCES["csv"]
     if name not in SOURCES or name == "csv":
         tables_ = ", ".join(RDATASETS)
         benchmarks_ = ", ".join(source.name for source in BENCHMARKS)
