@@ -463,7 +463,7 @@ def realdata() -> None:
 def _realdata_options(*names: str):
     """Click options for settings of :data:`realdata.options.OPTIONS`; every default is
     the source's (None here), and the library refuses one the source does not accept."""
-    from clsreg.realdata.options import OPTIONS, flag_of
+    from clsreg.realdata.options import NUMBER_KINDS, OPTIONS, flag_of
 
     def click_type(option):
         return {"choice": lambda: click.Choice(option.choices),
@@ -480,8 +480,9 @@ def _realdata_options(*names: str):
                 command = click.option(f"{flag}/--no-{flag[2:]}", name, default=None,
                                        help=option.help)(command)
             else:
+                shown = " [default: per source]" if option.kind in NUMBER_KINDS else ""
                 command = click.option(flag, name, type=click_type(option), default=None,
-                                       help=f"{option.help} [default: per source]")(command)
+                                       help=option.help + shown)(command)
         return command
     return decorate
 
@@ -559,12 +560,7 @@ def realdata_make_fixture(dataset, image_size, out_dir) -> None:
               "(mae, mse, gm, ...) [default: mse].")
 def realdata_methods(out_dir, metric) -> None:
     """Every method against reg and against reg+cls, overall, per experiment (each step of a
-    series); Holm over every row; writes DIR/methods.csv.
-
-    \b
-    Example:
-      clsreg realdata methods runs/d
-    """
+    series); Holm over every row; writes DIR/methods.csv."""
     from clsreg.realdata.report import write_methods
 
     text, path = write_methods(out_dir, metric)

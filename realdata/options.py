@@ -30,6 +30,9 @@ class Option:
     choices: tuple[str, ...] = ()
 
 
+# Kinds whose default differs between sources (``clsreg realdata sources`` lists them).
+NUMBER_KINDS = ("int", "positive", "float", "choice")
+
 OPTIONS = {
     # every source
     "num_classes": Option("int", "Classes of the class head.", minimum=2),
