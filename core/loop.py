@@ -359,56 +359,58 @@ def train_loop(
                unit_scale=True, desc=description, file=sys.stderr,
                disable=not (progress and ranks.main) or start >= recipe.epochs)
     epoch_loss = float("nan")
-    for epoch in range(start, recipe.epochs):
-        with seeded(epoch_seed(seed, epoch)):
-            sampler.set_epoch(epoch)
-            trained.train()
-            try:
-                for index, x, y in loader:
-                    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                        prediction, logits = trained(x)
-                    valid = valid_targets(y)
-                    prediction, logits = flat_outputs(prediction, logits, valid)
-                    if targets is None:
-                        target = y[valid]
-                        scaled = coding.scaled(target)
-                        labels = coding.labels(target) if has_classes else None
-                    else:
-                        scaled = targets.scaled[index].to(device)
-                        labels = targets.labels[index].to(device) if has_classes else None
-                    loss = method.objective(
-                        prediction, scaled, logits if has_classes else None, labels,
-                        weights=None if weights_t is None else weights_t[index].to(device))
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    step_loss = loss.detach()
-                    if ranks.world > 1:
-                        dist.all_reduce(step_loss)
-                        step_loss /= ranks.world
-                    steps.append(float(step_loss))
-                    bar.update(x.shape[0] * ranks.world)
-                    if on_step is not None:
-                        on_step()
-            except (RuntimeError, InputError) as error:
-                raise unwrap_loader_error(error) from None
-            epoch_loss = mean_in_order(steps[len(steps) - len(loader):])
-            if not np.isfinite(epoch_loss):
-                raise RunError(f"training diverged at epoch {epoch} (loss {epoch_loss}); "
-                               "lower the learning rate or lambda")
-            val = score(model)
-        if val < best["score"]:
-            best = {"score": val, "epoch": epoch, "model": copy.deepcopy(model.state_dict())}
-        if checkpoint is not None and ranks.main:
-            save_checkpoint(checkpoint, {
-                "epoch": epoch, "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(), "steps": steps,
-                "best_score": best["score"], "best_epoch": best["epoch"],
-                "best_model": best["model"]})
-        if on_epoch is not None:
-            on_epoch(epoch, val)
-    bar.close()
+    try:
+        for epoch in range(start, recipe.epochs):
+            with seeded(epoch_seed(seed, epoch)):
+                sampler.set_epoch(epoch)
+                trained.train()
+                try:
+                    for index, x, y in loader:
+                        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                            prediction, logits = trained(x)
+                        valid = valid_targets(y)
+                        prediction, logits = flat_outputs(prediction, logits, valid)
+                        if targets is None:
+                            target = y[valid]
+                            scaled = coding.scaled(target)
+                            labels = coding.labels(target) if has_classes else None
+                        else:
+                            scaled = targets.scaled[index].to(device)
+                            labels = targets.labels[index].to(device) if has_classes else None
+                        loss = method.objective(
+                            prediction, scaled, logits if has_classes else None, labels,
+                            weights=None if weights_t is None else weights_t[index].to(device))
+                        optimizer.zero_grad(set_to_none=True)
+                        loss.backward()
+                        optimizer.step()
+                        step_loss = loss.detach()
+                        if ranks.world > 1:
+                            dist.all_reduce(step_loss)
+                            step_loss /= ranks.world
+                        steps.append(float(step_loss))
+                        bar.update(x.shape[0] * ranks.world)
+                        if on_step is not None:
+                            on_step()
+                except (RuntimeError, InputError) as error:
+                    raise unwrap_loader_error(error) from None
+                epoch_loss = mean_in_order(steps[len(steps) - len(loader):])
+                if not np.isfinite(epoch_loss):
+                    raise RunError(f"training diverged at epoch {epoch} (loss {epoch_loss}); "
+                                   "lower the learning rate or lambda")
+                val = score(model)
+            if val < best["score"]:
+                best = {"score": val, "epoch": epoch, "model": copy.deepcopy(model.state_dict())}
+            if checkpoint is not None and ranks.main:
+                save_checkpoint(checkpoint, {
+                    "epoch": epoch, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "steps": steps,
+                    "best_score": best["score"], "best_epoch": best["epoch"],
+                    "best_model": best["model"]})
+            if on_epoch is not None:
+                on_epoch(epoch, val)
+    finally:
+        bar.close()  # ends its line, so an error message starts on its own
     if best["model"] is None:
         raise RunError("training produced no finite validation score; "
                        "lower the learning rate or lambda")
