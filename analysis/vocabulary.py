@@ -45,3 +45,12 @@ REAL_KIND = "realdata"
 # The theory's default predictive scale σ as a fraction of the target range: the median
 # relative test RMSE of the protocol's plain MLP on clean uniform data (docs/theory.md).
 DEFAULT_SIGMA_FRACTION = 0.075
+
+# Report columns shared by the 1D and real-data reports. ``p_seed``: the paired t-test over
+# the per-seed metrics (the seed is the replicate), ``p_seed_holm`` its Holm adjustment.
+# Real data adds ``p_sample``: the Wilcoxon test over the paired test samples (another unit
+# than the 1D's pairs), ``p_sample_holm`` its Holm adjustment.
+P_SEED = "p_seed"
+P_SEED_HOLM = "p_seed_holm"
+P_SAMPLE = "p_sample"
+P_SAMPLE_HOLM = "p_sample_holm"

@@ -26,7 +26,7 @@ from clsreg.core.device import resolve_device
 from clsreg.core.loop import train_loop
 from clsreg.core.recipe import TrainRecipe
 from clsreg.realdata.agedir import make_age_fixture
-from clsreg.realdata.benchmarks import benchmark_config, benchmark_parts, with_data_dir
+from clsreg.realdata.sources import make_config, parts_of
 
 
 class Repeated(torch.utils.data.Dataset):
@@ -86,9 +86,8 @@ def main() -> None:
     data = Path(args.data_dir)
     if not (data / "imdb_wiki.csv").exists():
         make_age_fixture(data, "imdb-wiki-dir", per_split=(args.images, 64, 64), size=224)
-    config = with_data_dir(benchmark_config("imdb-wiki-dir", epochs=1,
-                                            batch_size=args.batch_size), data)
-    task = benchmark_parts(config)[0].tasks[0]
+    config = make_config("imdb-wiki-dir", epochs=1, batch_size=args.batch_size, data_dir=data)
+    task = parts_of(config)[0].tasks[0]
     recipe = replace(config.recipe, epochs=1)
     warmup = min(args.warmup, max(args.steps - 2, 1))
     results = {name: timed_training(task, config, name, recipe, args.workers, device,

@@ -10,7 +10,7 @@ import argparse
 import tempfile
 import time
 
-from clsreg.realdata.experiment import make_config, prepare, run
+from clsreg.realdata.sources import make_config, parts_of, run
 
 
 def main() -> None:
@@ -19,10 +19,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     start = time.perf_counter()
-    prepared = prepare(make_config(dataset="hotel_rates"))
+    config = make_config("hotel_rates")
+    parts = parts_of(config)
     prepared_at = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
-        run(prepared, args.seeds, out, progress=False, threads=args.threads)
+        run(config, out, args.seeds, threads=args.threads, progress=False, parts=parts)
     done = time.perf_counter()
     print(f"hotel_rates, {args.seeds} seeds, {args.threads} thread(s): load+split+encode "
           f"{prepared_at - start:.1f} s, training {done - prepared_at:.1f} s, "

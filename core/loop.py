@@ -11,12 +11,18 @@ with batch B.
 * Targets: the regression head learns ``z = (y − mean)/std`` (:class:`TargetScaler`); class
   labels come from the class edges in the target's units; a pixel with ``y ≤ 0`` or a
   non-finite ``y`` (no depth reading) is left out of every loss and score.
-* Determinism: every epoch reseeds torch from ``(seed, epoch)`` before its loader starts, so
-  shuffling, augmentation and worker seeds depend on the seed and epoch alone, and a run
-  resumed from its checkpoint ends with the weights of an uninterrupted one.
+* Determinism: every epoch runs seeded from ``(seed, epoch)`` (:func:`core.seeding.seeded`,
+  which leaves the caller's torch random state unchanged), so shuffling, augmentation and
+  worker seeds depend on the seed and epoch alone, and a run resumed from its checkpoint
+  ends with the weights of an uninterrupted one.
+* Given batch orders (tables): one permutation of the training samples per epoch replaces
+  the sampler's shuffle, so every method of a seed sees the same batches; precomputed
+  per-sample targets (:class:`SampleTargets`) and a validation score of the caller's
+  replace the coding's and the pooled regression loss.
 * Checkpoints: after every epoch, atomically, model, optimizer, best weights and the loss
   curve; a rerun continues after the last finished epoch.
-* Mixed precision: bfloat16 autocast on CUDA (no loss scaling needed); float32 on the CPU.
+* Mixed precision: bfloat16 autocast on CUDA (no loss scaling needed) unless turned off;
+  float32 on the CPU.
 """
 
 from __future__ import annotations
@@ -37,8 +43,9 @@ from clsreg.analysis.errors import ConfigError, InputError, RunError
 from clsreg.analysis.files import atomic_path
 from clsreg.core.methods import Method
 from clsreg.core.recipe import TrainRecipe, make_optimizer
+from clsreg.core.seeding import seeded
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm import tqdm
 
 
@@ -131,6 +138,33 @@ def rank_device(device: torch.device, ranks: Ranks) -> torch.device:
     return device
 
 
+@dataclass(frozen=True)
+class SampleTargets:
+    """Per-training-sample targets as the heads learn them, computed once by the caller:
+    the scaled regression target and the class label (-1: no class loss for that sample)."""
+
+    scaled: torch.Tensor  # (N,) float32
+    labels: torch.Tensor  # (N,) int64
+
+
+class OrderedBatches(Sampler):
+    """Batches of ``batch_size`` consecutive positions of a given per-epoch order."""
+
+    def __init__(self, orders: list[np.ndarray], batch_size: int):
+        self.orders, self.batch_size, self.epoch = orders, batch_size, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = self.orders[self.epoch]
+        for start in range(0, order.size, self.batch_size):
+            yield order[start:start + self.batch_size].tolist()
+
+    def __len__(self) -> int:
+        return -(-self.orders[self.epoch].size // self.batch_size)
+
+
 class Indexed(Dataset):
     """Items of ``dataset`` with their index, so per-sample weights can follow them."""
 
@@ -146,6 +180,7 @@ class Indexed(Dataset):
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's randomness, from the run's seed and the epoch alone."""
     return int(np.random.SeedSequence([int(seed), int(epoch), 0xE90C]).generate_state(1)[0])
 
 
@@ -187,6 +222,7 @@ def model_prediction(prediction: torch.Tensor, logits: torch.Tensor | None, meth
 @torch.no_grad()
 def predict_batches(model: nn.Module, dataset: Dataset, method: Method, coding: TargetCoding,
                     device: torch.device, batch_size: int, workers: int = 0,
+                    mixed_precision: bool = True,
                     ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
     """``(indices, prediction in target units, target)`` per batch of ``dataset``, in order."""
     model.eval()
@@ -196,7 +232,7 @@ def predict_batches(model: nn.Module, dataset: Dataset, method: Method, coding: 
     try:
         for index, x, y in loader:
             with torch.autocast(device.type, dtype=torch.bfloat16,
-                                enabled=device.type == "cuda"):
+                                enabled=mixed_precision and device.type == "cuda"):
                 prediction, logits = model(x.to(device, non_blocking=True))
             scaled = model_prediction(prediction, logits, method, centres)
             yield (index.numpy(), scaled * coding.scaler.std + coding.scaler.mean,
@@ -206,17 +242,27 @@ def predict_batches(model: nn.Module, dataset: Dataset, method: Method, coding: 
 
 
 def validation_score(model: nn.Module, dataset: Dataset, method: Method, coding: TargetCoding,
-                     device: torch.device, batch_size: int, workers: int = 0) -> float:
+                     device: torch.device, batch_size: int, workers: int = 0,
+                     mixed_precision: bool = True) -> float:
     """The method's regression loss on the validation split, in the target's units, pooled
     over its valid samples (pixels)."""
     total, count = 0.0, 0
     for _, prediction, y in predict_batches(model, dataset, method, coding, device,
-                                            batch_size, workers):
+                                            batch_size, workers, mixed_precision):
         valid = valid_targets(y)
         terms = method.regression.per_sample(prediction[valid].double() - y[valid].double())
         total += float(terms.sum())
         count += int(valid.sum())
     return total / count if count else float("nan")
+
+
+def mean_in_order(values: list[float]) -> float:
+    """The mean of ``values`` summed left to right (NaN for none): an epoch's loss, the same
+    number on every Python and numpy version."""
+    total = 0.0
+    for value in values:
+        total += value
+    return total / len(values) if values else float("nan")
 
 
 def load_checkpoint(path: Path | None) -> dict | None:
@@ -252,10 +298,18 @@ def train_loop(
     on_epoch: Callable[[int, float], None] | None = None,
     on_step: Callable[[], None] | None = None,
     workers: int = 0,
+    orders: list[np.ndarray] | None = None,
+    targets: SampleTargets | None = None,
+    score: Callable[[nn.Module], float] | None = None,
+    mixed_precision: bool = True,
 ) -> dict:
     """Train ``model`` in place under ``method``'s objective and load its best validation
-    epoch. ``weights`` are per training sample (a weighting method). Returns the best epoch,
-    its validation score, and the loss of every step (the mean over all ranks)."""
+    epoch. ``weights`` are per training sample (a weighting method). ``orders`` (one
+    permutation of the training samples per epoch) replace the sampler's shuffle;
+    ``targets`` replace the coding of the batch's targets; ``score(model)`` replaces
+    :func:`validation_score`; ``mixed_precision=False`` keeps float32 on CUDA. Returns the
+    best epoch, its validation score, the loss of every step (the mean over all ranks) and
+    the last epoch's mean step loss."""
     per_pixel = len(train_set) > 0 and train_set[0][1].dim() > 0
     if method.regression.batch_value is not None and per_pixel:
         raise ConfigError(f"method {method.name} couples every sample of a batch; per-pixel "
@@ -263,6 +317,11 @@ def train_loop(
     if weights is not None and per_pixel:
         raise ConfigError(f"method {method.name} weights samples; per-pixel weights are not "
                           "supported")
+    if (orders is not None or targets is not None) and (per_pixel or ranks.world > 1):
+        raise ConfigError("given batch orders and sample targets are for one process on "
+                          "per-sample targets")
+    if orders is not None and len(orders) != recipe.epochs:
+        raise ConfigError(f"{len(orders)} batch orders for {recipe.epochs} epochs")
     if recipe.batch_size % ranks.world:
         raise ConfigError(f"batch size {recipe.batch_size} does not split over "
                           f"{ranks.world} processes")
@@ -271,14 +330,21 @@ def train_loop(
     trained = nn.parallel.DistributedDataParallel(model) if ranks.world > 1 else model
     weights_t = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
     indexed = Indexed(train_set)
-    sampler = DistributedSampler(indexed, num_replicas=ranks.world, rank=ranks.rank,
-                                 shuffle=True, seed=seed)
-    loader = DataLoader(indexed, batch_size=recipe.batch_size // ranks.world,
-                        sampler=sampler, num_workers=workers,
-                        pin_memory=device.type == "cuda",
-                        persistent_workers=False)
+    if orders is None:
+        sampler = DistributedSampler(indexed, num_replicas=ranks.world, rank=ranks.rank,
+                                     shuffle=True, seed=seed)
+        batching = dict(batch_size=recipe.batch_size // ranks.world, sampler=sampler)
+    else:
+        sampler = OrderedBatches(orders, recipe.batch_size)
+        batching = dict(batch_sampler=sampler)
+    loader = DataLoader(indexed, num_workers=workers, pin_memory=device.type == "cuda",
+                        persistent_workers=False, **batching)
     has_classes = method.head is not None
-    autocast = device.type == "cuda"
+    autocast = mixed_precision and device.type == "cuda"
+    if score is None:
+        def score(trained_model: nn.Module) -> float:
+            return validation_score(trained_model, val_set, method, coding, device,
+                                    recipe.batch_size, workers, mixed_precision)
 
     state = load_checkpoint(checkpoint)
     start, best, steps = 0, {"score": float("inf"), "epoch": -1, "model": None}, []
@@ -289,57 +355,65 @@ def train_loop(
         best = {"score": float(state["best_score"]), "epoch": int(state["best_epoch"]),
                 "model": state["best_model"]}
 
-    bar = tqdm(total=(recipe.epochs - start) * len(sampler) * ranks.world, unit="img",
+    bar = tqdm(total=(recipe.epochs - start) * len(train_set), unit="img",
                unit_scale=True, desc=description, file=sys.stderr,
                disable=not (progress and ranks.main) or start >= recipe.epochs)
-    for epoch in range(start, recipe.epochs):
-        torch.manual_seed(epoch_seed(seed, epoch))
-        sampler.set_epoch(epoch)
-        trained.train()
-        try:
-            for index, x, y in loader:
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                    prediction, logits = trained(x)
-                valid = valid_targets(y)
-                prediction, logits = flat_outputs(prediction, logits, valid)
-                target = y[valid]
-                loss = method.objective(
-                    prediction, coding.scaled(target), logits if has_classes else None,
-                    coding.labels(target) if has_classes else None,
-                    weights=None if weights_t is None else weights_t[index].to(device))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                step_loss = loss.detach()
-                if ranks.world > 1:
-                    dist.all_reduce(step_loss)
-                    step_loss /= ranks.world
-                steps.append(float(step_loss))
-                bar.update(x.shape[0] * ranks.world)
-                if on_step is not None:
-                    on_step()
-        except (RuntimeError, InputError) as error:
-            raise unwrap_loader_error(error) from None
-        epoch_loss = float(np.mean(steps[-len(loader):])) if len(loader) else float("nan")
-        if not np.isfinite(epoch_loss):
-            raise RunError(f"training diverged at epoch {epoch} (loss {epoch_loss}); "
-                           "lower the learning rate or lambda")
-        score = validation_score(model, val_set, method, coding, device, recipe.batch_size,
-                                 workers)
-        if score < best["score"]:
-            best = {"score": score, "epoch": epoch, "model": copy.deepcopy(model.state_dict())}
-        if checkpoint is not None and ranks.main:
-            save_checkpoint(checkpoint, {
-                "epoch": epoch, "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(), "steps": steps,
-                "best_score": best["score"], "best_epoch": best["epoch"],
-                "best_model": best["model"]})
-        if on_epoch is not None:
-            on_epoch(epoch, score)
-    bar.close()
+    epoch_loss = float("nan")
+    try:
+        for epoch in range(start, recipe.epochs):
+            with seeded(epoch_seed(seed, epoch)):
+                sampler.set_epoch(epoch)
+                trained.train()
+                try:
+                    for index, x, y in loader:
+                        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                            prediction, logits = trained(x)
+                        valid = valid_targets(y)
+                        prediction, logits = flat_outputs(prediction, logits, valid)
+                        if targets is None:
+                            target = y[valid]
+                            scaled = coding.scaled(target)
+                            labels = coding.labels(target) if has_classes else None
+                        else:
+                            scaled = targets.scaled[index].to(device)
+                            labels = targets.labels[index].to(device) if has_classes else None
+                        loss = method.objective(
+                            prediction, scaled, logits if has_classes else None, labels,
+                            weights=None if weights_t is None else weights_t[index].to(device))
+                        optimizer.zero_grad(set_to_none=True)
+                        loss.backward()
+                        optimizer.step()
+                        step_loss = loss.detach()
+                        if ranks.world > 1:
+                            dist.all_reduce(step_loss)
+                            step_loss /= ranks.world
+                        steps.append(float(step_loss))
+                        bar.update(x.shape[0] * ranks.world)
+                        if on_step is not None:
+                            on_step()
+                except (RuntimeError, InputError) as error:
+                    raise unwrap_loader_error(error) from None
+                epoch_loss = mean_in_order(steps[len(steps) - len(loader):])
+                if not np.isfinite(epoch_loss):
+                    raise RunError(f"training diverged at epoch {epoch} (loss {epoch_loss}); "
+                                   "lower the learning rate or lambda")
+                val = score(model)
+            if val < best["score"]:
+                best = {"score": val, "epoch": epoch, "model": copy.deepcopy(model.state_dict())}
+            if checkpoint is not None and ranks.main:
+                save_checkpoint(checkpoint, {
+                    "epoch": epoch, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "steps": steps,
+                    "best_score": best["score"], "best_epoch": best["epoch"],
+                    "best_model": best["model"]})
+            if on_epoch is not None:
+                on_epoch(epoch, val)
+    finally:
+        bar.close()  # ends its line, so an error message starts on its own
     if best["model"] is None:
         raise RunError("training produced no finite validation score; "
                        "lower the learning rate or lambda")
     model.load_state_dict(best["model"])
-    return {"best_epoch": best["epoch"], "val_score": best["score"], "steps": steps}
+    return {"best_epoch": best["epoch"], "val_score": best["score"], "steps": steps,
+            "last_train_loss": epoch_loss}

@@ -62,6 +62,21 @@ def plot_error_per_bin(runs, path_without_suffix: Path, formats=FORMATS) -> list
     return save_figure(figure, path_without_suffix, formats)
 
 
+def write_folder_report(out_dir: str | Path) -> tuple[str, list[Path]]:
+    """``clsreg realdata report``: the report's text, ``summary.csv``, ``report.md`` and the
+    error-per-bin figure of each experiment in ``out_dir`` (every output checked first)."""
+    from clsreg.realdata.report import build_report, figure_stem, write_report
+
+    out_dir = Path(out_dir)
+    text, summary, runs = build_report(out_dir)
+    stems = [out_dir / figure_stem(run, runs) for run in runs]
+    written = write_report(out_dir, text, summary,
+                           [f"{stem}.{fmt}" for stem in stems for fmt in FORMATS])
+    for run, stem in zip(runs, stems, strict=True):
+        written += plot_error_per_bin(run, stem)
+    return text, written
+
+
 def draw(results: Results, out: Path) -> list[Path]:
     """``realdata_errors_<dataset>_<sampling>[_<method>]`` for every stored real-data run."""
     from clsreg.realdata.report import figure_stem, load_runs

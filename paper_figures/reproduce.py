@@ -105,14 +105,13 @@ def _controls(folder: Path, preset: ReproducePreset, device: str) -> None:
 
 
 def _real(out: Path, preset: ReproducePreset, device: str) -> None:
-    from clsreg.realdata.experiment import make_config, prepare, run
-    from clsreg.realdata.imbalance import prepare_series, run_series
+    from clsreg.realdata.imbalance import series
+    from clsreg.realdata.sources import make_config, run
 
-    run(prepare(make_config(dataset="hotel_rates", epochs=preset.real_epochs or 30)),
-        preset.hotel_seeds, out / "real" / "hotel_rates", device, progress=False)
-    series = make_config(dataset="diamonds", epochs=preset.real_epochs or 60)
-    run_series(prepare_series(series), preset.series_seeds, out / "real" / "diamonds_series",
-               device, progress=False)
+    run(make_config("hotel_rates", epochs=preset.real_epochs), out / "real" / "hotel_rates",
+        preset.hotel_seeds, device=device, progress=False)
+    series(out / "real" / "diamonds_series", seeds=preset.series_seeds, device=device,
+           progress=False, epochs=preset.real_epochs)
 
 
 def stages(out: Path, preset: ReproducePreset, device: str) -> list[Stage]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from clsreg.analysis.vocabulary import P_SAMPLE_HOLM, P_SEED_HOLM
 from clsreg.paper_figures.results import MissingResults, Results, run_alone
 from clsreg.paper_figures.table import Table, interval, number, p_value, percent
 
@@ -26,8 +27,8 @@ def build(results: Results) -> Table:
             cells.append([f"{r['dataset']} / {r['sampling']} / {r['method']}", r["shot"],
                           r["metric"], str(r["n_test"]), number(r["baseline"]),
                           number(r["candidate"]), percent(r["rel_change"]),
-                          interval(r["ci_low"], r["ci_high"]), p_value(r["p_sample_holm"]),
-                          p_value(r["p_seed_t_holm"]),
+                          interval(r["ci_low"], r["ci_high"]), p_value(r[P_SAMPLE_HOLM]),
+                          p_value(r[P_SEED_HOLM]),
                           f"{r['seeds_won']}/{r['n_seeds']}"])
     return Table("table_realdata", "Real data: each method against reg, per shot", COLUMNS,
                  cells, "Balanced test splits; shots by training count per target bin "

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from clsreg.analysis.errors import InputError
 from clsreg.core.heads import RegClsHeads
+from clsreg.core.seeding import seeded
 from torch import nn
 
 from .models import CLASS_SEED_OFFSET, RegClsModel, build_model, seeded_heads
@@ -173,13 +174,13 @@ def build_image_model(
         raise InputError(f"resnet50 takes 3-channel images, got in_channels={in_channels}")
     if backbone == "small-cnn" and weights is not None:
         raise InputError("weights files are for the resnet50 backbone; small-cnn starts random")
-    torch.manual_seed(seed)
-    if backbone == "resnet50":
-        features, width = resnet50_features(weights), RESNET50_WIDTH
-    else:
-        features = SmallCNN(in_channels)
-        width = features.out_features
-    return ImageRegCls(features, seeded_heads(width, num_classes, seed))
+    with seeded(seed):
+        if backbone == "resnet50":
+            features, width = resnet50_features(weights), RESNET50_WIDTH
+        else:
+            features = SmallCNN(in_channels)
+            width = features.out_features
+        return ImageRegCls(features, seeded_heads(width, num_classes, seed))
 
 
 # ---------------------------------------------------------------- NYUD2 depth (Hu et al.)
@@ -299,11 +300,11 @@ def build_depth_model(
 ) -> DepthRegCls:
     """The NYUD2 model of one method for ``seed`` (seeding rule: see the module docstring);
     ``num_classes=0`` gives the regression-only model; the benchmark uses DEPTH_CLASSES."""
-    torch.manual_seed(seed)
-    model = DepthRegCls(resnet50_features(weights), None)
+    with seeded(seed):
+        model = DepthRegCls(resnet50_features(weights), None)
     if num_classes:
-        torch.manual_seed(seed + CLASS_SEED_OFFSET)
-        model.classification = pixel_class_head(model.hidden_channels, num_classes)
+        with seeded(seed + CLASS_SEED_OFFSET):
+            model.classification = pixel_class_head(model.hidden_channels, num_classes)
     return model
 
 

@@ -2,13 +2,15 @@
 
 All methods of a seed must start from the same weights: :func:`build_model` draws the
 backbone and the regression head from the seed alone and a class head from a stream of its
-own, so two methods' models differ only in the class head and the loss.
+own, so two methods' models differ only in the class head and the loss. Both draws run in
+:func:`core.seeding.seeded`, so building a model leaves torch's global random state alone.
 """
 
 from __future__ import annotations
 
 import torch
 from clsreg.core.heads import RegClsHeads
+from clsreg.core.seeding import seeded
 from torch import nn
 
 DEFAULT_HIDDEN = (128, 64)
@@ -57,8 +59,8 @@ def seeded_heads(width: int, num_classes: int, seed: int) -> RegClsHeads:
     regression = RegClsHeads(width, None)
     if not num_classes:
         return regression
-    torch.manual_seed(seed + CLASS_SEED_OFFSET)
-    heads = RegClsHeads(width, num_classes)
+    with seeded(seed + CLASS_SEED_OFFSET):
+        heads = RegClsHeads(width, num_classes)
     heads.regression.load_state_dict(regression.regression.state_dict())
     return heads
 
@@ -68,6 +70,6 @@ def build_model(
 ) -> RegClsModel:
     """The model of one method for ``seed``: every method gets the same backbone and
     regression-head weights (:func:`seeded_heads`)."""
-    torch.manual_seed(seed)
-    backbone = MLPBackbone(in_features, hidden)
-    return RegClsModel(backbone, seeded_heads(backbone.out_features, num_classes, seed))
+    with seeded(seed):
+        backbone = MLPBackbone(in_features, hidden)
+        return RegClsModel(backbone, seeded_heads(backbone.out_features, num_classes, seed))

@@ -11,7 +11,8 @@ balanced test split:
 * the relative change ``reg+cls / reg − 1`` with a paired bootstrap 95% CI over the test
   samples (pairs resampled together);
 * a per-sample Wilcoxon signed-rank p-value on the paired seed-averaged terms (for MAE:
-  the paired absolute errors) and a paired t-test across seeds on the per-seed metrics;
+  the paired absolute errors; ``p_sample``) and a paired t-test across seeds on the
+  per-seed metrics (``p_seed``, the 1D reports' name for the same test);
 * both p-value columns Holm-adjusted across the shot × metric cells of the experiment.
 
 A series folder (several training samplings of one dataset) gets one more table: the
@@ -22,27 +23,43 @@ text; the figures are drawn by :mod:`paper_figures.realdata_errors`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from clsreg.analysis.compare import pair_runs
 from clsreg.analysis.errors import InputError
-from clsreg.analysis.files import check_outputs, write_text_atomic
+from clsreg.analysis.files import atomic_path, check_outputs, write_text_atomic
 from clsreg.analysis.stats import bootstrap_rel_change_ci, holm, paired_t_p, wilcoxon_p
 from clsreg.analysis.store import ResultsStore
-from clsreg.analysis.vocabulary import BASELINE_METHOD, REAL_KIND
+from clsreg.analysis.validate import check_choice
+from clsreg.analysis.vocabulary import (
+    BASELINE_METHOD,
+    P_SAMPLE,
+    P_SAMPLE_HOLM,
+    P_SEED,
+    P_SEED_HOLM,
+    REAL_KIND,
+)
 from tabulate import tabulate
 
-from .evaluate import HIGHER_IS_BETTER, METRICS, SHOTS, metric_from_losses, per_sample_terms
-from .experiment import REAL_SAMPLINGS, real_identity
+from .evaluate import (
+    DEPTH_METRICS,
+    HIGHER_IS_BETTER,
+    METRICS,
+    SHOTS,
+    metric_from_losses,
+    per_sample_terms,
+)
+from .pipeline import real_identity
+from .tables import REAL_SAMPLINGS
 
 
 @dataclass(frozen=True)
 class ExperimentRuns:
-    """One method against the baseline in one experiment: predictions are (seeds, samples),
-    keyed by method name."""
+    """One method against a baseline method in one experiment: predictions are (seeds,
+    samples), keyed by method name."""
 
     experiment: str
     config: dict
@@ -52,6 +69,7 @@ class ExperimentRuns:
     prediction: dict[str, np.ndarray]
     arrays: dict[str, np.ndarray]
     method: str = "regcls"
+    baseline: str = BASELINE_METHOD
 
     @property
     def label(self) -> str:
@@ -110,29 +128,42 @@ def relative_change_ci(reg_terms: np.ndarray, cls_terms: np.ndarray, metric: str
     return math.expm1(low), math.expm1(high)
 
 
-def compare_shot(runs: ExperimentRuns, mask: np.ndarray, metric: str) -> dict:
-    """One cell of the table: ``metric`` on the test samples in ``mask``."""
-    sides = (BASELINE_METHOD, runs.method)
-    terms = {m: per_sample_terms(runs.prediction[m][:, mask], runs.target[mask], metric)
-             for m in sides}
-    per_seed = {m: np.array([metric_from_losses(row, metric) for row in terms[m]])
-                for m in sides}
-    pooled = {m: terms[m].mean(axis=0) for m in sides}
-    base, cand = (pooled[m] for m in sides)
-    baseline = metric_from_losses(base, metric)
-    candidate = metric_from_losses(cand, metric)
-    n = int(mask.sum())
+def compare(baseline: np.ndarray, candidate: np.ndarray, target: np.ndarray,
+            metric: str) -> dict:
+    """A candidate method's predictions against a baseline's on the same test samples:
+    both are (seeds, samples) with seeds paired; the cell of every real-data table."""
+    terms = [per_sample_terms(p, target, metric) for p in (baseline, candidate)]
+    seed_base, seed_cand = (np.array([metric_from_losses(row, metric) for row in t])
+                            for t in terms)
+    base, cand = (t.mean(axis=0) for t in terms)
+    base_value = metric_from_losses(base, metric)
+    cand_value = metric_from_losses(cand, metric)
+    n = int(target.size)
     ci = relative_change_ci(base, cand, metric) if n >= 2 else (math.nan, math.nan)
-    seed_base, seed_cand = (per_seed[m] for m in sides)
     return {
-        "n_test": n, "n_seeds": len(runs.seeds), "baseline": baseline, "candidate": candidate,
-        "rel_change": candidate / baseline - 1.0 if n and baseline != 0 else math.nan,
+        "n_test": n, "n_seeds": int(baseline.shape[0]), "baseline": base_value,
+        "candidate": cand_value,
+        "rel_change": cand_value / base_value - 1.0 if n and base_value != 0 else math.nan,
         "ci_low": ci[0], "ci_high": ci[1],
-        "p_sample": wilcoxon_p(base, cand) if n else math.nan,
-        "p_seed_t": paired_t_p(seed_base, seed_cand) if n else math.nan,
+        P_SAMPLE: wilcoxon_p(base, cand) if n else math.nan,
+        P_SEED: paired_t_p(seed_base, seed_cand) if n else math.nan,
         "seeds_won": int(np.sum(seed_cand > seed_base if metric in HIGHER_IS_BETTER
                                 else seed_cand < seed_base)) if n else 0,
     }
+
+
+def compare_shot(runs: ExperimentRuns, mask: np.ndarray, metric: str) -> dict:
+    """One cell of an experiment's table: its method against its baseline on ``metric``
+    over the test samples in ``mask``."""
+    return compare(runs.prediction[runs.baseline][:, mask],
+                   runs.prediction[runs.method][:, mask], runs.target[mask], metric)
+
+
+def holm_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with both p-value columns Holm-adjusted across its rows."""
+    table[P_SAMPLE_HOLM] = holm(table[P_SAMPLE].to_numpy())
+    table[P_SEED_HOLM] = holm(table[P_SEED].to_numpy())
+    return table
 
 
 def experiment_table(runs: ExperimentRuns) -> pd.DataFrame:
@@ -145,10 +176,7 @@ def experiment_table(runs: ExperimentRuns) -> pd.DataFrame:
                          "sampling": runs.config["sampling"], "method": runs.method,
                          "shot": shot, "metric": metric,
                          **compare_shot(runs, mask, metric)})
-    table = pd.DataFrame(rows)
-    table["p_sample_holm"] = holm(table["p_sample"].to_numpy())
-    table["p_seed_t_holm"] = holm(table["p_seed_t"].to_numpy())
-    return table
+    return holm_columns(pd.DataFrame(rows))
 
 
 def series_table(tables: list[pd.DataFrame], runs: list[ExperimentRuns]) -> pd.DataFrame:
@@ -160,12 +188,9 @@ def series_table(tables: list[pd.DataFrame], runs: list[ExperimentRuns]) -> pd.D
             rows.append({"sampling": run.config["sampling"],
                          "imbalance_64": run.config.get("train_imbalance_64", math.nan),
                          "n_train": run.config["n_train"], **row.drop(
-                             ["experiment", "dataset", "sampling", "shot", "p_sample_holm",
-                              "p_seed_t_holm"]).to_dict()})
-    series = pd.DataFrame(rows)
-    series["p_sample_holm"] = holm(series["p_sample"].to_numpy())
-    series["p_seed_t_holm"] = holm(series["p_seed_t"].to_numpy())
-    return series
+                             ["experiment", "dataset", "sampling", "shot", P_SAMPLE_HOLM,
+                              P_SEED_HOLM]).to_dict()})
+    return holm_columns(pd.DataFrame(rows))
 
 
 def _number(value: float, digits: int = 4) -> str:
@@ -198,8 +223,8 @@ def markdown_rows(table: pd.DataFrame, first: list[str], method: str) -> str:
                      for c in first] + [
             row["n_test"], _number(row["baseline"]), _number(row["candidate"]),
             _percent(row["rel_change"]), _ci(row["ci_low"], row["ci_high"]),
-            _p(row["p_sample"]), _p(row["p_sample_holm"]), _p(row["p_seed_t"]),
-            _p(row["p_seed_t_holm"]), f"{row['seeds_won']}/{row['n_seeds']}"])
+            _p(row[P_SAMPLE]), _p(row[P_SAMPLE_HOLM]), _p(row[P_SEED]),
+            _p(row[P_SEED_HOLM]), f"{row['seeds_won']}/{row['n_seeds']}"])
     return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
 
 
@@ -292,29 +317,44 @@ def figure_stem(run: ExperimentRuns, runs: list[ExperimentRuns]) -> str:
 
 def methods_table(runs: list[ExperimentRuns], metric: str = "mse") -> pd.DataFrame:
     """Every method against reg and against regcls (``versus``), overall, per experiment (one
-    sampling of a series, or one table), through :func:`compare_shot`; Holm over every row.
+    sampling of a series, or one table), through :func:`compare`; Holm over every row.
     ``baseline`` and ``candidate`` are the two metric values."""
     rows = []
     for experiment in dict.fromkeys(r.experiment for r in runs):
         group = [r for r in runs if r.experiment == experiment]
         predictions = {m: p for r in group for m, p in r.prediction.items()}
         first = group[0]
-        everything = np.ones(first.target.size, bool)
         for baseline in ("reg", "regcls"):
             if baseline not in predictions:
                 continue
             for method in predictions:
                 if method in (baseline, BASELINE_METHOD):
                     continue
-                pair = replace(first, method=method,
-                               prediction={BASELINE_METHOD: predictions[baseline],
-                                           method: predictions[method]})
                 rows.append({"dataset": first.config["dataset"],
                              "sampling": first.config["sampling"], "versus": baseline,
                              "method": method, "metric": metric,
-                             **compare_shot(pair, everything, metric)})
+                             **compare(predictions[baseline], predictions[method],
+                                       first.target, metric)})
     table = pd.DataFrame(rows)
-    if not table.empty:
-        table["p_sample_holm"] = holm(table["p_sample"].to_numpy())
-        table["p_seed_t_holm"] = holm(table["p_seed_t"].to_numpy())
-    return table
+    return holm_columns(table) if not table.empty else table
+
+
+METHODS_METRIC = "mse"
+METHODS_COLUMNS = ["dataset", "sampling", "versus", "method", "change", "ci", P_SAMPLE_HOLM,
+                   P_SEED_HOLM, "seeds_won"]
+
+
+def write_methods(out_dir: str | Path, metric: str | None = None) -> tuple[str, Path]:
+    """``clsreg realdata methods``: :func:`methods_table` of ``out_dir`` written to
+    ``methods.csv``; returns the printed table and the path."""
+    metric = metric or METHODS_METRIC
+    check_choice("metric", metric, tuple(dict.fromkeys(METRICS + DEPTH_METRICS)))
+    table = methods_table(load_runs(out_dir), metric)
+    path = Path(out_dir) / "methods.csv"
+    with atomic_path(path) as temporary:
+        table.to_csv(temporary, index=False, float_format="%.6g")
+    shown = table.assign(
+        change=[f"{100 * v:+.1f}%" for v in table["rel_change"]],
+        ci=[f"[{100 * a:+.1f}, {100 * b:+.1f}]" for a, b in zip(table["ci_low"],
+                                                                 table["ci_high"], strict=True)])
+    return shown[METHODS_COLUMNS].to_string(index=False), path

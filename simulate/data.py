@@ -21,10 +21,15 @@ from pathlib import Path
 import numpy as np
 from clsreg.analysis.errors import InputError
 from clsreg.analysis.files import atomic_path
+from clsreg.analysis.sampling import (  # noqa: F401 (the protocol's sampling constants)
+    BACKGROUND_PER_BIN,
+    TARGET_BINS,
+    WINDOW_STD,
+    select_by_target,
+)
 from clsreg.analysis.validate import check_choice
 from clsreg.analysis.vocabulary import PROTOCOLS, SAMPLINGS, SETTINGS
 
-WINDOW_STD = {"mild": 0.3, "moderate": 0.1, "severe": 0.03}
 NOISE_STD = 0.1
 # The study's 5 (data, model) seed pairs, continued for studies with more seeds: data seeds
 # continue the study's own draw (legacy numpy.random.seed(0); randint(0, 10000, n), whose
@@ -34,9 +39,7 @@ DATA_SEEDS = tuple(int(s) for s in np.random.RandomState(0).randint(0, 10_000, M
 MODEL_SEEDS = (0, 421, 8125, 2481, 849) + tuple(range(10_005, 10_000 + MAX_SEEDS))
 NUM_FUNCTIONS = 10
 NUM_POINTS = 60_000
-TARGET_BINS = 1024
 CANDIDATE_POOL = 100_000
-BACKGROUND_PER_BIN = 6
 OOD_INTERVALS = 9
 OOD_WIDTH = 1.0 / 4.5
 OOD_EDGE_STD = 1.0 / 18.0
@@ -143,94 +146,6 @@ def _candidates(
     which = rng.choice(len(intervals), size=CANDIDATE_POOL, p=widths / widths.sum())
     x = lows[which] + widths[which] * rng.random(CANDIDATE_POOL)
     return x, function(x)
-
-
-def _fill_bins(
-    pool_y: np.ndarray,
-    edges: np.ndarray,
-    per_bin: np.ndarray,
-    rng: np.random.Generator,
-    replace: bool,
-) -> np.ndarray:
-    """Indices of ``per_bin[i]`` pool points drawn among those whose target is in bin ``i``.
-
-    With ``replace=False`` a bin gives at most the points it has.
-    """
-    which = np.searchsorted(edges, pool_y, side="right") - 1
-    which[pool_y == edges[-1]] = len(edges) - 2
-    inside = np.flatnonzero((which >= 0) & (which < len(edges) - 1))
-    order = inside[np.argsort(which[inside], kind="stable")]
-    starts = np.searchsorted(which[order], np.arange(len(edges)))
-    chosen = []
-    for i in range(len(edges) - 1):
-        size = starts[i + 1] - starts[i]
-        if size and per_bin[i]:
-            if replace:
-                picks = rng.integers(0, size, per_bin[i])
-            else:
-                picks = rng.permutation(size)[:per_bin[i]]
-            chosen.append(order[starts[i] + picks])
-    return np.concatenate(chosen) if chosen else np.empty(0, dtype=np.int64)
-
-
-def _occupied_bins(pool_y: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    counts, _ = np.histogram(pool_y, bins=edges)
-    return counts > 0
-
-
-def _equal_shares(total: int, slots: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Spread ``total`` points over the True ``slots`` as equally as possible."""
-    per_bin = np.zeros(slots.size, dtype=np.int64)
-    index = np.flatnonzero(slots)
-    if index.size == 0 or total <= 0:
-        return per_bin
-    per_bin[index] = total // index.size
-    per_bin[rng.choice(index, total % index.size, replace=False)] += 1
-    return per_bin
-
-
-def select_by_target(
-    pool_y: np.ndarray,
-    num_points: int,
-    sampling: str,
-    peak: float | None,
-    rng: np.random.Generator,
-    background_per_bin: int = BACKGROUND_PER_BIN,
-    replace: bool = True,
-    num_bins: int = TARGET_BINS,
-) -> np.ndarray:
-    """Indices of about ``num_points`` pool points drawn with ``sampling`` on their targets.
-
-    The one implementation of the study's samplings, used for the sines (a pool of x with
-    their f(x)) and for real tables (a pool of rows with their targets). *uniform* fills
-    ``num_bins`` equal-width target bins equally; a window sampling spends
-    ``background_per_bin`` points per occupied full-range bin and the rest equally over
-    ``num_bins`` sub-bins of ``peak ± std·(y_max − y_min)``. The result is shuffled and cut
-    to ``num_points``; without replacement a sparse pool can give fewer.
-    """
-    check_choice("sampling", sampling, SAMPLINGS)
-    pool_y = np.asarray(pool_y, dtype=np.float64)
-    full_edges = np.linspace(pool_y.min(), pool_y.max(), num_bins + 1)
-    full_occupied = _occupied_bins(pool_y, full_edges)
-    if sampling == "uniform":
-        per_bin = np.where(full_occupied, num_points // num_bins + 1, 0)
-        chosen = _fill_bins(pool_y, full_edges, per_bin, rng, replace)
-    else:
-        if peak is None:
-            raise InputError(f"sampling {sampling!r} needs a peak")
-        background = np.where(full_occupied, background_per_bin, 0)
-        half_width = WINDOW_STD[sampling] * (pool_y.max() - pool_y.min())
-        window_edges = np.linspace(peak - half_width, peak + half_width, num_bins + 1)
-        window_total = num_points - int(background.sum())
-        window = _equal_shares(window_total, _occupied_bins(pool_y, window_edges), rng)
-        background_pick = _fill_bins(pool_y, full_edges, background, rng, replace)
-        if not replace:  # the window draws from what the background left
-            left = np.setdiff1d(np.arange(pool_y.size), background_pick)
-            window_pick = left[_fill_bins(pool_y[left], window_edges, window, rng, replace)]
-        else:
-            window_pick = _fill_bins(pool_y, window_edges, window, rng, replace)
-        chosen = np.concatenate([window_pick, background_pick])
-    return rng.permutation(chosen)[:num_points]
 
 
 def _sample_x(

@@ -102,7 +102,7 @@ def test_one_epoch_fixture_run_gives_a_per_shot_report(fixture_runs, dataset):
     assert len(summary) == parts * 4 * METRIC_COUNT.get(dataset, 3)  # 4 shots × metrics
     overall = summary[summary["shot"] == "overall"]
     assert overall["n_test"].gt(0).all()
-    assert overall["p_sample"].between(0, 1).all() and overall["p_seed_t"].between(0, 1).all()
+    assert overall["p_sample"].between(0, 1).all() and overall["p_seed"].between(0, 1).all()
     assert overall["p_sample_holm"].ge(overall["p_sample"]).all()
     assert (out / "report.md").read_text().count("| overall ") == parts * METRIC_COUNT.get(
         dataset, 3)
@@ -132,12 +132,11 @@ def test_nyud2_run_scores_the_balanced_mask(fixture_runs):
 
 def test_a_run_resumed_from_its_checkpoint_ends_like_an_uninterrupted_one(tmp_path):
     from clsreg.core.loop import train_loop
-    from clsreg.realdata.benchmarks import benchmark_config, benchmark_parts, with_data_dir
-    from clsreg.realdata.fixtures import make_fixture
+    from clsreg.realdata.sources import make_config, make_fixture, parts_of
 
     data = make_fixture("breakfast", tmp_path / "data")
-    config = with_data_dir(benchmark_config("breakfast", splits=("s1",), lr=1e-3), data)
-    task = benchmark_parts(config)[0].tasks[0]
+    config = make_config("breakfast", data_dir=data, splits="s1", lr=1e-3)
+    task = parts_of(config)[0].tasks[0]
     method = config.method("regcls")
 
     def train(epochs, checkpoint):
@@ -195,7 +194,8 @@ def test_benchmark_bad_input_is_one_line(tmp_path):
     assert not (tmp_path / "o2").exists()  # checked before anything is written
     table_only = invoke("realdata", "run", "--dataset", "hotel_rates", "--limit", 3,
                         "--out", tmp_path / "o3")
-    assert table_only.exit_code == 2 and "benchmarks only" in table_only.output
+    assert table_only.exit_code == 2
+    assert "--limit does not apply to hotel_rates" in table_only.output
 
 
 def test_an_unreadable_image_in_training_is_one_line(tmp_path):

@@ -9,9 +9,10 @@ import torch
 from clsreg.analysis.binning import imbalance_ratio
 from clsreg.analysis.errors import InputError
 from clsreg.analysis.stats import holm
-from clsreg.core.loop import TargetScaler
+from clsreg.core.loop import Ranks, SampleTargets, TargetCoding, TargetScaler, train_loop
 from clsreg.core.methods import get_method
 from clsreg.core.recipe import TrainRecipe
+from clsreg.realdata.benchmarks import benchmark_part
 from clsreg.realdata.datasets import OTHER_LEVEL, encode_features, fit_encoder, table_from_frame
 from clsreg.realdata.evaluate import (
     GM_FLOOR,
@@ -22,16 +23,18 @@ from clsreg.realdata.evaluate import (
     grouped_metrics,
     pooled_metrics,
 )
-from clsreg.realdata.experiment import subsample_training
 from clsreg.realdata.models import build_model
+from clsreg.realdata.pipeline import Task, coding_for, common_entries, tensor_dataset
 from clsreg.realdata.report import (
     ExperimentRuns,
+    compare,
     compare_shot,
     experiment_table,
     relative_change_ci,
 )
+from clsreg.realdata.sources import make_config
 from clsreg.realdata.splits import SplitConfig, balanced_splits
-from clsreg.realdata.train import TrainData, batch_orders, train_model
+from clsreg.realdata.tables import batch_orders, subsample_training
 from scipy import stats
 
 # ---------------------------------------------------------------- shots and metrics
@@ -170,32 +173,72 @@ def test_reg_and_reg_cls_start_identical_and_see_identical_batches():
 
 
 def _tiny_data(seed: int = 0):
+    """A linear target: training and validation sets, the coding and per-sample targets."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(300, 3)).astype(np.float32)
     y = 2.0 * x[:, 0] - x[:, 1] + 0.1 * rng.normal(size=300)
     scaler = TargetScaler.fit(y[:200], log=False)
-    return TrainData(
-        x_train=torch.as_tensor(x[:200]),
-        z_train=torch.as_tensor(scaler.transform(y[:200]), dtype=torch.float32),
-        labels=torch.as_tensor(np.minimum((scaler.transform(y[:200]) + 2).clip(0) // 1, 3),
-                               dtype=torch.long),
-        x_val=torch.as_tensor(x[200:]), y_val=y[200:], scaler=scaler)
+    z = scaler.transform(y[:200])
+    targets = SampleTargets(torch.as_tensor(z, dtype=torch.float32),
+                            torch.as_tensor(np.minimum((z + 2).clip(0) // 1, 3),
+                                            dtype=torch.long))
+    coding = TargetCoding(scaler, np.array([-np.inf, -1.0, 0.0, 1.0, np.inf]))
+    return (tensor_dataset(x[:200], y[:200]), tensor_dataset(x[200:], y[200:]), y[200:],
+            coding, targets)
 
 
-def test_training_is_deterministic_and_learns():
-    data = _tiny_data()
-    config = TrainRecipe(lr=1e-2, weight_decay=1e-4, epochs=15, batch_size=32)
+def test_training_on_given_batch_orders_is_deterministic_and_learns():
+    train, val, y_val, coding, targets = _tiny_data()
+    recipe = TrainRecipe(lr=1e-2, weight_decay=1e-4, epochs=15, batch_size=32)
     methods = [get_method("reg"), get_method("regcls").configured(num_classes=4, lam=10.0)]
     results = []
     for _ in range(2):
-        orders = batch_orders(200, config.epochs, seed=2)
-        results.append(tuple(
-            train_model(build_model(3, m.num_classes, seed=2, hidden=(16,)), m, data, config,
-                        orders) for m in methods))
+        runs = []
+        for m in methods:
+            info = train_loop(build_model(3, m.num_classes, seed=2, hidden=(16,)), m, train,
+                              val, coding, recipe, 2, torch.device("cpu"), progress=False,
+                              orders=batch_orders(200, recipe.epochs, seed=2), targets=targets)
+            runs.append((info["best_epoch"], info["val_score"], tuple(info["steps"])))
+        results.append(runs)
     assert results[0] == results[1]
-    baseline = float(np.mean((data.y_val - data.y_val.mean()) ** 2))
-    for info in results[0]:
-        assert info["val_score"] < 0.2 * baseline  # a linear target is learned
+    assert len(results[0][0][2]) == 15 * 7  # ceil(200 / 32) batches per epoch
+    baseline = float(np.mean((y_val - y_val.mean()) ** 2))
+    for _, val_score, _ in results[0]:
+        assert val_score < 0.2 * baseline  # a linear target is learned
+
+
+def test_building_and_training_leave_the_global_torch_random_state_alone():
+    train, val, _, coding, targets = _tiny_data()
+    method = get_method("regcls").configured(num_classes=4, lam=10.0)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    model = build_model(3, 4, seed=5, hidden=(8,))
+    assert torch.equal(torch.get_rng_state(), before)
+    first_layer = model.backbone.layers[0].weight.detach().clone()
+    train_loop(model, method, train, val, coding, TrainRecipe(epochs=2, batch_size=64), 5,
+               torch.device("cpu"), progress=False)
+    assert torch.equal(torch.get_rng_state(), before)
+    # ... and the seeded draws are those of torch.manual_seed(seed) itself.
+    torch.manual_seed(5)
+    again = torch.nn.Linear(3, 8)
+    torch.nn.init.xavier_uniform_(again.weight)
+    assert torch.equal(first_layer, again.weight)
+
+
+def test_classes_used_counts_the_classes_equal_frequency_binning_really_made():
+    # Integer ages, many ties: 10 equal-frequency classes merge into 4 (edges 20, 20.5,
+    # 21.5, 22.5, 23), and the stored row says 4, not the 10 asked for.
+    ages = np.random.default_rng(0).integers(20, 24, 500).astype(np.float64)
+    config = make_config("agedb-dir")
+    assert (config.num_classes, config.binning) == (10, "equal")
+    coding = coding_for(ages, config)
+    task = Task("", tensor_dataset(np.zeros((500, 1)), ages), tensor_dataset(np.zeros((1, 1)),
+                ages[:1]), tensor_dataset(np.zeros((1, 1)), ages[:1]), ages, coding,
+                config.num_classes, build=None, evaluate=None)
+    part = benchmark_part(config, "", (task,), METRICS, "age", "")
+    entries = common_entries(part, "e", "regcls", 1, Ranks())
+    np.testing.assert_array_equal(coding.class_edges, [20.0, 20.5, 21.5, 22.5, 23.0])
+    assert entries["classes_used"] == 4 and entries["n_train"] == 500
 
 
 def test_target_scaler_round_trip_and_log():
@@ -231,11 +274,29 @@ def test_paired_statistics_on_known_inputs():
     assert mae["p_sample"] == pytest.approx(2 / 2**8)
     assert mae["seeds_won"] == 3 and mae["n_seeds"] == 3
     per_seed = np.abs(reg).mean(axis=1)
-    assert mae["p_seed_t"] == pytest.approx(stats.ttest_rel(per_seed / 2, per_seed).pvalue)
+    assert mae["p_seed"] == pytest.approx(stats.ttest_rel(per_seed / 2, per_seed).pvalue)
     assert compare_shot(runs, mask, "mse")["rel_change"] == pytest.approx(-0.75)
     gm = compare_shot(runs, mask, "gm")
     assert gm["rel_change"] == pytest.approx(-0.5)
     assert gm["ci_low"] == pytest.approx(-0.5) and gm["ci_high"] == pytest.approx(-0.5)
+
+
+def test_compare_takes_any_baseline_without_relabeling():
+    rng = np.random.default_rng(1)
+    target = np.linspace(0.0, 1.0, 20)
+    first = target + rng.normal(size=(3, 20))
+    second = target + 0.5 * (first - target)
+    row = compare(first, second, target, "mse")
+    assert row["rel_change"] == pytest.approx(-0.75)
+    assert row["baseline"] == pytest.approx(np.mean((first - target) ** 2))
+    # Reversed: the same test, the other way round.
+    back = compare(second, first, target, "mse")
+    assert back["rel_change"] == pytest.approx(3.0)
+    assert back["p_seed"] == pytest.approx(row["p_seed"])
+    runs = ExperimentRuns("e", {"dataset": "d", "sampling": "natural"}, (0, 1, 2), target,
+                          np.array(["many"] * 20), {"regcls": first, "lds": second}, {},
+                          "lds", baseline="regcls")
+    assert compare_shot(runs, np.ones(20, bool), "mse") == row
 
 
 def test_gm_change_ci_brackets_a_known_shift():

@@ -41,9 +41,9 @@ def finished_run(tmp_path_factory):
 def test_run_resumes_and_stores_paired_predictions(finished_run):
     _, out, first, second = finished_run
     assert first.exit_code == 0, first.output
-    assert "1 seeds trained, 0 already stored" in first.output
+    assert "2 runs trained, 0 already stored" in first.output
     assert second.exit_code == 0, second.output
-    assert "1 seeds trained, 1 already stored" in second.output  # seed 0 was resumed
+    assert "2 runs trained, 2 already stored" in second.output  # seed 0 was resumed
     with ResultsStore(out, create=False) as store:
         records = store.records("realdata", with_arrays=True)
     assert sorted((r["seed"], r["config"]["model"]) for r in records) == [
