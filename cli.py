@@ -67,8 +67,7 @@ class _ClsregGroup(click.Group):
 
 
 # Options several commands share; click makes a fresh option each time one decorates.
-_device_option = click.option("--device", default="auto", show_default=True,
-                              help=DEVICE_HELP + ".")
+_device_option = click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
 _methods_option = click.option(
     "--methods", default=None,
     help=f"Comma-separated methods to train (list them: clsreg methods); each is compared "
@@ -92,9 +91,13 @@ def _choice_option(name: str, choices: tuple[str, ...], help: str):
                         help=help)
 
 
-def _resamples_option(help: str):
-    return click.option("--resamples", type=click.IntRange(min=100), default=10_000,
-                        show_default=True, help=help)
+def _table_options(resamples_help: str):
+    """A reading command's OUT_DIR (a results store) and its ``--resamples``."""
+    def decorate(command):
+        command = click.option("--resamples", type=click.IntRange(min=100), default=10_000,
+                               show_default=True, help=resamples_help)(command)
+        return click.argument("out_dir", type=DIR)(command)
+    return decorate
 
 
 def _echo_drawn(written: list[Path], skipped: list[tuple[str, str]]) -> None:
@@ -165,8 +168,7 @@ def simulate() -> None:
               help="Points in all (the released generator's all_samples).")
 @_protocol_option
 @_out_option("Folder for train.csv, val.csv, test.csv and data.png.")
-def simulate_data(setting, sampling, function_index, seed_index, num_points, protocol,
-                  out_dir) -> None:
+def simulate_data(protocol, **options) -> None:
     """Write one 1D dataset of the protocol and print its split sizes and imbalance.
 
     \b
@@ -175,8 +177,7 @@ def simulate_data(setting, sampling, function_index, seed_index, num_points, pro
       clsreg simulate data --sampling severe --protocol released --out d0-released
     """
     from clsreg.paper_figures.dataset import write_dataset_folder
-    click.echo(write_dataset_folder(out_dir, function_index, setting, sampling, seed_index,
-                                    num_points, protocol or PROTOCOLS[0]))
+    click.echo(write_dataset_folder(protocol=protocol or PROTOCOLS[0], **options))
 
 
 @simulate.command("run")
@@ -197,8 +198,7 @@ def simulate_data(setting, sampling, function_index, seed_index, num_points, pro
                 "extra).")
 @click.option("--address", default=None,
               help="Ray cluster address (e.g. auto, or HOST:6379) [default: a local runtime].")
-def simulate_run(preset, config_file, out_dir, device, dtype, population_size, methods,
-                 protocol, executor, address) -> None:
+def simulate_run(**options) -> None:
     """Train the grid's models, every method per cell; a re-run skips what is stored.
 
     \b
@@ -211,13 +211,11 @@ def simulate_run(preset, config_file, out_dir, device, dtype, population_size, m
       clsreg simulate run --preset controls-quick --out runs/controls-quick
     """
     from clsreg.simulate.train_grid import train_grid
-    click.echo(train_grid(out_dir, preset, config_file, methods, protocol, device, dtype,
-                          population_size, executor, address))
+    click.echo(train_grid(**options))
 
 
 @simulate.command("report")
-@click.argument("out_dir", type=DIR)
-@_resamples_option("Bootstrap resamples for the 95% CI of the relative change.")
+@_table_options("Bootstrap resamples for the 95% CI of the relative change.")
 def simulate_report(out_dir, resamples) -> None:
     """Each method against reg, paired test MSE per cell; writes DIR/summary.csv.
 
@@ -233,8 +231,7 @@ def simulate_report(out_dir, resamples) -> None:
 
 
 @simulate.command("methods")
-@click.argument("out_dir", type=DIR)
-@_resamples_option("Bootstrap resamples for the 95% CIs.")
+@_table_options("Bootstrap resamples for the 95% CIs.")
 def simulate_methods(out_dir, resamples) -> None:
     """The methods study: every method against reg and against reg+cls, per cell, and the
     best method per cell; writes DIR/methods.csv and DIR/best.csv.
@@ -249,8 +246,7 @@ def simulate_methods(out_dir, resamples) -> None:
 
 
 @simulate.command("controls")
-@click.argument("out_dir", type=DIR)
-@_resamples_option("Bootstrap resamples for the 95% CIs.")
+@_table_options("Bootstrap resamples for the 95% CIs.")
 def simulate_controls(out_dir, resamples) -> None:
     """Is it the classification or the weight decay? The controls and the search.
 
