@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from clsreg.simulate import sweep
 from clsreg.simulate.executors import make_executor
 from clsreg.simulate.grid import load_grids
-from clsreg.simulate.sweep import SweepSummary, run_sweep
 
 
-def describe_sweep(summary: SweepSummary, seconds: float, out_dir: Path) -> str:
+def describe_sweep(summary: sweep.SweepSummary, seconds: float, out_dir: Path) -> str:
     """One line: models trained of the grid's, on which device, what was stored or diverged,
     the wall time and the store."""
     return (f"trained {summary.trained} of {summary.total} models on {summary.device} "
@@ -32,7 +32,7 @@ def train_grid(out_dir: Path, preset: str | None = None, config_file: Path | Non
     stored. Returns :func:`describe_sweep`'s line."""
     grid = load_grids(preset, config_file, methods, protocol)
     start = time.perf_counter()
-    summary = run_sweep(grid, out_dir, device=device, dtype=dtype,
-                        population_size=population_size,
-                        executor=make_executor(executor, address=address))
+    summary = sweep.run_sweep(grid, out_dir, device=device, dtype=dtype,
+                              population_size=population_size,
+                              executor=make_executor(executor, address=address))
     return describe_sweep(summary, time.perf_counter() - start, out_dir)
