@@ -3,11 +3,9 @@
 Errors the user can act on become one ``Error: ...`` line, never a traceback: exit 2 for
 every usage, configuration or input error (click's own, :class:`analysis.errors.InputError`:
 a wrong option, a malformed or unreadable file, an unknown device, bad data) and exit 1 for
-a failure at run time (:class:`analysis.errors.RunError`).
-Choices shown in ``--help`` come from :mod:`analysis.vocabulary` and the method registry.
-
-(About 640 lines: one file by the project's layout; every command is a thin wrapper that
-imports its library lazily, so ``clsreg --help`` stays fast.)
+a failure at run time (:class:`analysis.errors.RunError`). Choices and defaults come from
+:mod:`analysis.vocabulary` and the registries; what a command prints, its library call
+returns. Modules that load torch or matplotlib are imported inside commands (fast --help).
 """
 
 from __future__ import annotations
@@ -18,16 +16,23 @@ from pathlib import Path
 
 import click
 from clsreg.analysis.errors import EXIT_INTERRUPTED, InputError, RunError, exit_code
+from clsreg.analysis.store import package_version
 from clsreg.analysis.vocabulary import (
     BASELINE_METHOD,
     DEFAULT_METHODS,
     DEFAULT_SIGMA_FRACTION,
     DEVICE_HELP,
     DTYPES,
+    EXECUTORS,
     PROTOCOLS,
     SAMPLINGS,
     SETTINGS,
 )
+from clsreg.paper_figures.catalog import draw_folder, draw_into, draw_theory
+from clsreg.paper_figures.reproduce import PRESETS as REPRODUCE_PRESETS
+from clsreg.paper_figures.reproduce import done_line, reproduce
+from clsreg.paper_figures.results import Results
+from clsreg.simulate.data import DATA_SEEDS, MAX_SEEDS, NUM_POINTS
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -41,6 +46,7 @@ class FiniteFloatRange(click.FloatRange):
 
 
 POSITIVE = FiniteFloatRange(min=0, min_open=True)
+DIR = click.Path(file_okay=False, path_type=Path)  # a folder, passed on as a Path
 
 
 class _ClsregGroup(click.Group):
@@ -59,14 +65,50 @@ class _ClsregGroup(click.Group):
             ctx.exit(EXIT_INTERRUPTED)
 
 
-def _version() -> str:
-    from clsreg.analysis.store import package_version
+# Options several commands share; click makes a fresh option each time one decorates.
+_device_option = click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
+_methods_option = click.option(
+    "--methods", default=None,
+    help=f"Comma-separated methods to train (list them: clsreg methods); each is compared "
+         f"with {BASELINE_METHOD} [default: a --config file's methods, else "
+         f"{','.join(DEFAULT_METHODS)}].")
+_protocol_option = click.option(
+    "--protocol", type=click.Choice(PROTOCOLS), default=None,
+    help=f"clsreg (our protocol: disjoint OOD intervals, N = {NUM_POINTS:,}) or released (the "
+         f"study's public make_data1d.py, exactly; docs/fidelity.md) [default: a --config "
+         f"file's protocol, else {PROTOCOLS[0]}].")
 
-    return package_version()
+
+def _out_option(help: str, required: bool = True):
+    """``--out``: the folder a command writes into, passed on as ``out_dir``."""
+    return click.option("--out", "out_dir", type=DIR, required=required, help=help)
+
+
+def _choice_option(name: str, choices: tuple[str, ...], help: str):
+    """An option taking one of ``choices``, the first by default."""
+    return click.option(name, type=click.Choice(choices), default=choices[0], show_default=True,
+                        help=help)
+
+
+def _table_options(resamples_help: str):
+    """A reading command's OUT_DIR (a results store) and its ``--resamples``."""
+    def decorate(command):
+        command = click.option("--resamples", type=click.IntRange(min=100), default=10_000,
+                               show_default=True, help=resamples_help)(command)
+        return click.argument("out_dir", type=DIR)(command)
+    return decorate
+
+
+def _echo_drawn(written: list[Path], skipped: list[tuple[str, str]]) -> None:
+    """Print the files written, then (on stderr) each figure skipped and why."""
+    for path in written:
+        click.echo(str(path))
+    for name, reason in skipped:
+        click.echo(f"skipped {name}: {reason}", err=True)
 
 
 @click.group(cls=_ClsregGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(version=_version(), prog_name="clsreg")
+@click.version_option(version=package_version(), prog_name="clsreg")
 def cli() -> None:
     """When and why does a classification loss over binned targets help regression?
 
@@ -85,21 +127,16 @@ def methods_command() -> None:
     Example:
       clsreg methods
     """
-    from clsreg.core.methods import METHODS, REGRESSION_LOSSES, format_methods
-
-    click.echo(format_methods(METHODS.values()))
-    click.echo(f"\nregression losses (--loss): {', '.join(REGRESSION_LOSSES)}; "
-               f"baseline: {BASELINE_METHOD}")
+    from clsreg.simulate.methods_table import registry_text
+    click.echo(registry_text())
 
 
 @cli.command("reproduce")
-@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick",
-              show_default=True,
-              help="quick: about 10 minutes on a 2-core CPU; paper: the full study (on a GPU: "
-                   "minutes for the grids).")
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              required=True, help="Folder for every result, figure and the report.")
+@_choice_option("--preset", tuple(REPRODUCE_PRESETS),
+                "quick: about 10 minutes on a 2-core CPU; paper: the full study (on a GPU: "
+                "minutes for the grids).")
+@_device_option
+@_out_option("Folder for every result, figure and the report.")
 def reproduce_command(preset, device, out_dir) -> None:
     """The whole study, resumable: theory, the 1D grid and its weight-decay-0 control, the
     theory check, real data, every figure, and DIR/report.html + report.md.
@@ -109,13 +146,7 @@ def reproduce_command(preset, device, out_dir) -> None:
       clsreg reproduce --preset quick --out runs/reproduce
       clsreg reproduce --preset paper --device cuda --out runs/paper
     """
-    from clsreg.core.device import resolve_device
-    from clsreg.paper_figures.reproduce import reproduce
-
-    resolve_device(device)
-    provenance = reproduce(out_dir, preset, device)
-    click.echo(f"done in {sum(provenance['wall_seconds'].values()):.0f} s -> "
-               f"{Path(out_dir) / 'report.html'} (and report.md)")
+    click.echo(done_line(reproduce(out_dir, preset, device), out_dir))
 
 
 # --------------------------------------------------------------------------- simulate
@@ -124,41 +155,19 @@ def simulate() -> None:
     """The controlled 1D study: data protocol, training sweeps and reports."""
 
 
-def _methods_option(command):
-    """``--methods``: registered method names, comma-separated (checked by the registry)."""
-    return click.option(
-        "--methods", default=None,
-        help=f"Comma-separated methods to train (list them: clsreg methods); each is "
-             f"compared with {BASELINE_METHOD} [default: a --config file's methods, else "
-             f"{','.join(DEFAULT_METHODS)}].")(command)
-
-
-def _protocol_option(command):
-    """``--protocol``: which generator draws the 1D datasets."""
-    return click.option(
-        "--protocol", type=click.Choice(PROTOCOLS), default=None,
-        help="clsreg (our protocol: disjoint OOD intervals, N = 60,000) or released (the "
-             "study's public make_data1d.py, exactly; docs/fidelity.md) [default: a --config "
-             "file's protocol, else clsreg].")(command)
-
-
 @simulate.command("data")
-@click.option("--setting", type=click.Choice(SETTINGS), default="clean",
-              show_default=True, help="How x and noise are drawn.")
-@click.option("--sampling", type=click.Choice(SAMPLINGS),
-              default="uniform", show_default=True, help="How training targets are sampled.")
+@_choice_option("--setting", SETTINGS, "How x and noise are drawn.")
+@_choice_option("--sampling", SAMPLINGS, "How training targets are sampled.")
 @click.option("--function", "function_index", type=click.IntRange(min=0), default=0,
               show_default=True, help="Function index (0-9 are the paper's ten).")
-@click.option("--seed", "seed_index", type=click.IntRange(0, 99), default=0, show_default=True,
-              help="Data seed index; 0-4 are the study's (seeds 2732, 9845, 3264, 4859, "
-                   "9225), 5-99 continue its draw.")
-@click.option("--num-points", type=click.IntRange(min=9), default=60_000, show_default=True,
+@click.option("--seed", "seed_index", type=click.IntRange(0, MAX_SEEDS - 1), default=0,
+              show_default=True, help=f"Data seed index; 0-4 are the study's (seeds "
+              f"{', '.join(map(str, DATA_SEEDS[:5]))}), 5-{MAX_SEEDS - 1} continue its draw.")
+@click.option("--num-points", type=click.IntRange(min=9), default=NUM_POINTS, show_default=True,
               help="Points in all (the released generator's all_samples).")
 @_protocol_option
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              required=True, help="Folder for train.csv, val.csv, test.csv and data.png.")
-def simulate_data(setting, sampling, function_index, seed_index, num_points, protocol,
-                  out_dir) -> None:
+@_out_option("Folder for train.csv, val.csv, test.csv and data.png.")
+def simulate_data(protocol, **options) -> None:
     """Write one 1D dataset of the protocol and print its split sizes and imbalance.
 
     \b
@@ -166,20 +175,8 @@ def simulate_data(setting, sampling, function_index, seed_index, num_points, pro
       clsreg simulate data --setting clean --sampling severe --function 0 --seed 0 --out d0
       clsreg simulate data --sampling severe --protocol released --out d0-released
     """
-    from clsreg.analysis.binning import imbalance_ratio
-    from clsreg.analysis.files import ensure_dir
-    from clsreg.paper_figures.dataset import plot_dataset
-    from clsreg.simulate.data import data_seed, make_dataset, save_dataset
-
-    dataset = make_dataset(function_index, setting, sampling, data_seed(seed_index), num_points,
-                           protocol=protocol or "clsreg")
-    ensure_dir(out_dir)
-    save_dataset(dataset, out_dir)
-    plot_dataset(dataset, out_dir / "data")
-    click.echo(f"{setting}/{sampling} function {function_index} seed {dataset.data_seed}: "
-               f"train {dataset.train.x.size}, val {dataset.val.x.size}, "
-               f"test {dataset.test.x.size}; imbalance ratio (64 bins) "
-               f"{imbalance_ratio(dataset.train.y):.1f} -> {out_dir}")
+    from clsreg.paper_figures.dataset import write_dataset_folder
+    click.echo(write_dataset_folder(protocol=protocol or PROTOCOLS[0], **options))
 
 
 @simulate.command("run")
@@ -188,23 +185,19 @@ def simulate_data(setting, sampling, function_index, seed_index, num_points, pro
                    "suite: controls-quick (under 15 min on 2 CPU cores) or controls (GPU).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="TOML grid; its keys override the preset's (paper if none).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              required=True, help="Folder of the results store (results.sqlite).")
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
-@click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True,
-              help="Floating-point precision of training.")
+@_out_option("Folder of the results store (results.sqlite).")
+@_device_option
+@_choice_option("--dtype", DTYPES, "Floating-point precision of training.")
 @click.option("--population-size", type=click.IntRange(min=1), default=None,
               help="Models trained together [default: 64 on CPU, 1024 on CUDA].")
 @_methods_option
 @_protocol_option
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
-              show_default=True,
-              help="Where populations are trained: local (this process) or ray (Ray tasks on "
-                   "a local runtime or a cluster; needs the [ray] extra).")
+@_choice_option("--executor", EXECUTORS, "Where populations are trained: local (this "
+                "process) or ray (Ray tasks on a local runtime or a cluster; needs the [ray] "
+                "extra).")
 @click.option("--address", default=None,
               help="Ray cluster address (e.g. auto, or HOST:6379) [default: a local runtime].")
-def simulate_run(preset, config_file, out_dir, device, dtype, population_size, methods,
-                 protocol, executor, address) -> None:
+def simulate_run(**options) -> None:
     """Train the grid's models, every method per cell; a re-run skips what is stored.
 
     \b
@@ -216,26 +209,12 @@ def simulate_run(preset, config_file, out_dir, device, dtype, population_size, m
       clsreg simulate run --preset paper --protocol released --out runs/released
       clsreg simulate run --preset controls-quick --out runs/controls-quick
     """
-    import time
-
-    from clsreg.simulate.executors import make_executor
-    from clsreg.simulate.grid import load_grids
-    from clsreg.simulate.sweep import run_sweep
-
-    grid = load_grids(preset, config_file, methods, protocol)
-    start = time.perf_counter()
-    summary = run_sweep(grid, out_dir, device=device, dtype=dtype,
-                        population_size=population_size,
-                        executor=make_executor(executor, address=address))
-    click.echo(f"trained {summary.trained} of {summary.total} models on {summary.device} "
-               f"({summary.skipped} already stored, {summary.diverged} diverged) in "
-               f"{time.perf_counter() - start:.0f} s -> {out_dir / 'results.sqlite'}")
+    from clsreg.simulate.train_grid import train_grid
+    click.echo(train_grid(**options))
 
 
 @simulate.command("report")
-@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--resamples", type=click.IntRange(min=100), default=10_000, show_default=True,
-              help="Bootstrap resamples for the 95% CI of the relative change.")
+@_table_options("Bootstrap resamples for the 95% CI of the relative change.")
 def simulate_report(out_dir, resamples) -> None:
     """Each method against reg, paired test MSE per cell; writes DIR/summary.csv.
 
@@ -246,17 +225,12 @@ def simulate_report(out_dir, resamples) -> None:
     Example:
       clsreg simulate report runs/quick
     """
-    from clsreg.simulate.report import format_table, report
-
-    rows, path = report(out_dir, num_resamples=resamples)
-    click.echo(format_table(rows))
-    click.echo(f"-> {path}")
+    from clsreg.simulate.report import report_text
+    click.echo(report_text(out_dir, resamples))
 
 
 @simulate.command("methods")
-@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--resamples", type=click.IntRange(min=100), default=10_000, show_default=True,
-              help="Bootstrap resamples for the 95% CIs.")
+@_table_options("Bootstrap resamples for the 95% CIs.")
 def simulate_methods(out_dir, resamples) -> None:
     """The methods study: every method against reg and against reg+cls, per cell, and the
     best method per cell; writes DIR/methods.csv and DIR/best.csv.
@@ -266,18 +240,12 @@ def simulate_methods(out_dir, resamples) -> None:
       clsreg simulate run --preset methods-quick --out runs/methods
       clsreg simulate methods runs/methods
     """
-    from clsreg.simulate.methods_table import format_methods, methods_report
-
-    rows, best, paths = methods_report(out_dir, resamples)
-    click.echo(format_methods(rows, best))
-    for path in paths:
-        click.echo(f"-> {path}")
+    from clsreg.simulate.methods_table import methods_text
+    click.echo(methods_text(out_dir, resamples))
 
 
 @simulate.command("controls")
-@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--resamples", type=click.IntRange(min=100), default=10_000, show_default=True,
-              help="Bootstrap resamples for the 95% CIs.")
+@_table_options("Bootstrap resamples for the 95% CIs.")
 def simulate_controls(out_dir, resamples) -> None:
     """Is it the classification or the weight decay? The controls and the search.
 
@@ -292,21 +260,8 @@ def simulate_controls(out_dir, resamples) -> None:
       clsreg simulate run --preset controls-quick --out runs/controls-quick
       clsreg simulate controls runs/controls-quick
     """
-    from clsreg.simulate.controls import controls_report
-    from clsreg.simulate.report import format_rows
-
-    controls, search, verdict = controls_report(out_dir, num_resamples=resamples)
-    click.echo(format_rows(controls, ["control", "setting", "sampling", "n_pairs",
-                                      "rel_change", "ci_low", "ci_high", "seed_ci_low",
-                                      "seed_ci_high", "p_holm", "p_seed_holm"]))
-    click.echo()
-    click.echo(format_rows([r for r in search if r["versus"] == "best-regularized reg"],
-                           ["setting", "sampling", "lam", "num_classes", "binning", "lr",
-                            "epochs", "rel_change", "seed_ci_low", "seed_ci_high", "p_holm",
-                            "significant_gain"]))
-    click.echo()
-    click.echo(verdict)
-    click.echo(f"-> {out_dir / 'controls.csv'}, {out_dir / 'search.csv'}")
+    from clsreg.simulate.controls import controls_text
+    click.echo(controls_text(out_dir, resamples))
 
 
 # --------------------------------------------------------------------------- figures
@@ -316,8 +271,7 @@ def figures() -> None:
 
 
 @figures.command("data")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              required=True, help="Folder for the figures.")
+@_out_option("Folder for the figures.")
 def figures_data(out_dir) -> None:
     """The three illustration figures: functions, samplings and settings.
 
@@ -325,29 +279,12 @@ def figures_data(out_dir) -> None:
     Example:
       clsreg figures data --out figs
     """
-    _draw(["functions", "samplings", "settings"], None, out_dir)
-
-
-def _draw(names: list[str], results, out_dir: Path) -> None:
-    """Draw catalog entries into ``out_dir`` (made only after the results were found)."""
-    from clsreg.analysis.files import ensure_dir
-    from clsreg.paper_figures.catalog import draw_all
-    from clsreg.paper_figures.results import MissingResults, Results
-
-    results = results or Results()
-    written, skipped = draw_all(results, ensure_dir(out_dir), tuple(names))
-    for path in written:
-        click.echo(str(path))
-    if skipped and not written:
-        raise MissingResults(skipped[0][1])
-    for name, reason in skipped:
-        click.echo(f"skipped {name}: {reason}", err=True)
+    _echo_drawn(*draw_into(out_dir, ("functions", "samplings", "settings")))
 
 
 @figures.command("simulate")
-@click.argument("store_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Folder for the figures [default: STORE_DIR].")
+@click.argument("store_dir", type=DIR)
+@_out_option("Folder for the figures [default: STORE_DIR].", required=False)
 def figures_simulate(store_dir, out_dir) -> None:
     """Test MSE vs number of classes (log2), reg vs reg+cls with 95% bands, per cell.
 
@@ -356,18 +293,15 @@ def figures_simulate(store_dir, out_dir) -> None:
       clsreg figures simulate runs/quick
     """
     from clsreg.paper_figures.mse_vs_classes import write_figures
-
-    for path in write_figures(store_dir, out_dir or store_dir):
-        click.echo(str(path))
+    _echo_drawn(write_figures(store_dir, out_dir or store_dir), [])
 
 
 @figures.command("fidelity")
-@click.option("--clsreg", "clsreg_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="1D store trained under --protocol clsreg.")
-@click.option("--released", "released_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="1D store trained under --protocol released.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              required=True, help="Folder for the figure.")
+@click.option("--clsreg", "clsreg_dir", type=DIR, default=None,
+              help="1D store trained under --protocol clsreg.")
+@click.option("--released", "released_dir", type=DIR, default=None,
+              help="1D store trained under --protocol released.")
+@_out_option("Folder for the figure.")
 def figures_fidelity(clsreg_dir, released_dir, out_dir) -> None:
     """The study's logged results beside ours (released generator, our protocol), C = 64,
     with seed-level 95% CIs.
@@ -377,15 +311,13 @@ def figures_fidelity(clsreg_dir, released_dir, out_dir) -> None:
       clsreg figures fidelity --clsreg results/paper_h200 \\
           --released results/paper_released --out figs
     """
-    from clsreg.paper_figures.results import Results
-
-    _draw(["fidelity"], Results(sim=clsreg_dir, released=released_dir), out_dir)
+    _echo_drawn(*draw_into(out_dir, ("fidelity",), Results(sim=clsreg_dir,
+                                                            released=released_dir)))
 
 
 @figures.command("methods")
-@click.argument("store_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              required=True, help="Folder for the figure.")
+@click.argument("store_dir", type=DIR)
+@_out_option("Folder for the figure.")
 def figures_methods(store_dir, out_dir) -> None:
     """The methods study: each method against reg and against reg+cls, per cell.
 
@@ -393,16 +325,13 @@ def figures_methods(store_dir, out_dir) -> None:
     Example:
       clsreg figures methods results/methods --out figs
     """
-    from clsreg.paper_figures.results import Results
-
-    _draw(["methods"], Results(methods=store_dir), out_dir)
+    _echo_drawn(*draw_into(out_dir, ("methods",), Results(methods=store_dir)))
 
 
 @figures.command("theory")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              required=True, help="Folder for the figures.")
-@click.option("--store", "store_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Simulate results folder: adds predicted vs measured.")
+@_out_option("Folder for the figures.")
+@click.option("--store", "store_dir", type=DIR, default=None,
+              help="Simulate results folder: adds predicted vs measured.")
 def figures_theory(out_dir, store_dir) -> None:
     """Theory figures: gap over y, captured fraction vs C, σ sensitivity (and the check).
 
@@ -411,29 +340,12 @@ def figures_theory(out_dir, store_dir) -> None:
       clsreg figures theory --out figs
       clsreg figures theory --out figs --store results/paper_h200
     """
-    from clsreg.analysis.files import ensure_dir
-    from clsreg.paper_figures.results import Results
-    from clsreg.paper_figures.theory_sigma_sensitivity import plot_sigma_sensitivity
-    from clsreg.simulate.theory_link import sigma_sensitivity
-
-    names = ["theory_gap_profiles", "theory_captured_fraction"]
-    results = Results()
-    if store_dir is not None:
-        results = Results(sim=Path(store_dir))
-        from clsreg.simulate.theory_check import store_pairs
-
-        store_pairs(store_dir)  # a bad store fails before any figure is drawn
-        names.append("theory_predicted_vs_measured")
-    _draw(names, results, out_dir)
-    for path in plot_sigma_sensitivity(sigma_sensitivity(functions=(0, 1, 2)),
-                                       ensure_dir(out_dir) / "theory_sigma_sensitivity"):
-        click.echo(str(path))
+    _echo_drawn(*draw_theory(out_dir, store_dir))
 
 
 @figures.command("all")
-@click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              required=True, help="Folder for the figures and tables.")
+@click.argument("results_dir", type=DIR)
+@_out_option("Folder for the figures and tables.")
 def figures_all(results_dir, out_dir) -> None:
     """Every figure and table from stored results, without training; says what it skipped.
 
@@ -445,12 +357,7 @@ def figures_all(results_dir, out_dir) -> None:
       clsreg figures all runs/reproduce --out figs
       clsreg figures all results/paper_h200 --out figs
     """
-    from clsreg.paper_figures.catalog import CATALOG
-    from clsreg.paper_figures.results import Results
-
-    if not Path(results_dir).is_dir():
-        raise InputError(f"no such results folder: {results_dir}")
-    _draw(list(CATALOG), Results.discover(results_dir), out_dir)
+    _echo_drawn(*draw_folder(results_dir, out_dir))
 
 
 # --------------------------------------------------------------------------- realdata

@@ -31,6 +31,8 @@ OPTIMIZERS = ("adam", "sgd", "adamw")
 DTYPES = ("float32", "float64")
 # "auto" picks CUDA when present; "cuda:N" names one GPU.
 DEVICE_HELP = "auto (CUDA when present), cpu, cuda or cuda:N"
+# Where a sweep's populations train (simulate.executors): this process, or Ray tasks.
+EXECUTORS = ("local", "ray")
 
 # Methods: the baseline every other method is compared against, and the default pair.
 BASELINE_METHOD = "reg"

@@ -181,6 +181,12 @@ def reproduce(out: str | Path, preset_name: str = "quick", device: str = "auto",
                              package_version(), git_revision())
 
 
+def done_line(provenance: dict, out: str | Path) -> str:
+    """What ``clsreg reproduce`` prints at the end: the stages' wall time and the report."""
+    return (f"done in {sum(provenance['wall_seconds'].values()):.0f} s -> "
+            f"{Path(out) / 'report.html'} (and report.md)")
+
+
 def _write_provenance(out: Path, preset_name: str, preset: ReproducePreset, device: str,
                       seconds: dict[str, float], version: str, revision: str) -> dict:
     import numpy

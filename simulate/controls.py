@@ -32,7 +32,7 @@ from clsreg.analysis.errors import InputError
 from clsreg.analysis.files import atomic_path
 from clsreg.analysis.vocabulary import SAMPLINGS, SETTINGS
 from clsreg.simulate.grid import RECIPE_DEFAULTS, Grid, sim_identity
-from clsreg.simulate.report import add_holm, load_records, stat_row
+from clsreg.simulate.report import add_holm, format_rows, load_records, stat_row
 
 STUDY_DECAY = Grid().weight_decay
 SIGNIFICANCE = 0.05
@@ -257,3 +257,21 @@ def controls_report(directory: Path, num_resamples: int = 10_000
     write_rows(controls, CONTROL_COLUMNS, Path(directory) / "controls.csv")
     write_rows(search, SEARCH_COLUMNS, Path(directory) / "search.csv")
     return controls, search, verdict(search)
+
+
+# The columns ``clsreg simulate controls`` prints of each table (the CSVs hold them all).
+SHOWN_CONTROL_COLUMNS = ["control", "setting", "sampling", "n_pairs", "rel_change", "ci_low",
+                         "ci_high", "seed_ci_low", "seed_ci_high", "p_holm", "p_seed_holm"]
+SHOWN_SEARCH_COLUMNS = ["setting", "sampling", "lam", "num_classes", "binning", "lr", "epochs",
+                        "rel_change", "seed_ci_low", "seed_ci_high", "p_holm",
+                        "significant_gain"]
+
+
+def controls_text(directory: Path, num_resamples: int = 10_000) -> str:
+    """What ``clsreg simulate controls`` prints: the controls table, the search against the
+    best-regularized reg, the verdict and the two CSVs :func:`controls_report` wrote."""
+    controls, search, said = controls_report(directory, num_resamples)
+    against_best = [r for r in search if r["versus"] == "best-regularized reg"]
+    return "\n".join([format_rows(controls, SHOWN_CONTROL_COLUMNS), "",
+                      format_rows(against_best, SHOWN_SEARCH_COLUMNS), "", said,
+                      f"-> {Path(directory) / 'controls.csv'}, {Path(directory) / 'search.csv'}"])

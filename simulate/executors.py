@@ -23,6 +23,7 @@ import torch
 from clsreg.analysis.errors import ConfigError, InputError
 from clsreg.analysis.store import Record
 from clsreg.analysis.validate import check_choice
+from clsreg.analysis.vocabulary import EXECUTORS as EXECUTOR_NAMES
 from clsreg.core.device import check_device_name, resolve_device
 from clsreg.simulate.grid import Run
 from clsreg.simulate.population import flush_subnormals
@@ -147,6 +148,7 @@ class RayExecutor:
 
 
 EXECUTORS = {"local": LocalExecutor, "ray": RayExecutor}
+assert tuple(EXECUTORS) == EXECUTOR_NAMES
 
 
 def make_executor(name: str, show_progress: bool = True, address: str | None = None

@@ -107,6 +107,22 @@ def methods_report(directory: Path, num_resamples: int = 10_000
     return rows, best, paths
 
 
+def methods_text(directory: Path, num_resamples: int = 10_000) -> str:
+    """What ``clsreg simulate methods`` prints: both tables and the CSVs it wrote."""
+    rows, best, paths = methods_report(directory, num_resamples)
+    return "\n".join([format_methods(rows, best), *(f"-> {path}" for path in paths)])
+
+
+def registry_text() -> str:
+    """What ``clsreg methods`` prints: the method registry (what --methods accepts), the
+    regression losses (what --loss accepts) and the baseline."""
+    from clsreg.core.methods import METHODS, REGRESSION_LOSSES
+    from clsreg.core.methods import format_methods as format_registry
+
+    return (f"{format_registry(METHODS.values())}\n\nregression losses (--loss): "
+            f"{', '.join(REGRESSION_LOSSES)}; baseline: {BASELINE_METHOD}")
+
+
 def format_methods(rows: list[dict], best: list[dict]) -> str:
     """The best-method table, then every comparison."""
     def pct(value: float) -> str:

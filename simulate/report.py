@@ -9,7 +9,8 @@ Wilcoxon p-values across all cells. Beside them, the seed-level statistics of
 :func:`analysis.stats.compare_by_seed` (``seed_ci_*``, ``p_seed``): the data/model seed is
 the unit there, because every function and class count of a seed reuses its data draw and
 initialization, so the per-pair CI understates how much a 5-seed cell can move. The report
-returns data; the CLI prints it and :mod:`paper_figures` draws it.
+returns data (and :func:`report_text` the text the CLI prints); :mod:`paper_figures` draws
+it.
 """
 
 from __future__ import annotations
@@ -215,3 +216,9 @@ def report(directory: Path, num_resamples: int = 10_000) -> tuple[list[dict], Pa
     """Read the store in ``directory``, write ``summary.csv`` next to it, return the rows."""
     rows = summarize(paired_cells(load_records(directory)), num_resamples)
     return rows, write_summary(rows, Path(directory) / "summary.csv")
+
+
+def report_text(directory: Path, num_resamples: int = 10_000) -> str:
+    """What ``clsreg simulate report`` prints: :func:`report`'s table and the CSV it wrote."""
+    rows, path = report(directory, num_resamples)
+    return f"{format_table(rows)}\n-> {path}"
