@@ -246,7 +246,8 @@ def test_a_registered_method_flows_through_sweep_report_and_real_data(monkeypatc
     first = CliRunner().invoke(cli, [*base, "--methods", "reg,regcls"])
     assert first.exit_code == 0, first.output
     added = CliRunner().invoke(cli, [*base, "--methods", "reg,regcls,l1cls"])
-    assert added.exit_code == 0 and "1 runs trained, 2 already stored" in added.output  # only l1cls is new
+    # only l1cls is new
+    assert added.exit_code == 0 and "1 runs trained, 2 already stored" in added.output
     result = CliRunner().invoke(cli, ["realdata", "report", str(tmp_path / "real")])
     assert result.exit_code == 0, result.output
     assert "/ l1cls" in result.output and "/ regcls" in result.output
