@@ -48,7 +48,7 @@ from clsreg.core.loop import (
     rank_device,
     train_loop,
 )
-from clsreg.core.methods import Method, get_method, parse_methods
+from clsreg.core.methods import Method, get_method, method_identity, method_record, parse_methods
 from clsreg.core.recipe import TrainRecipe
 from torch.utils.data import Dataset, TensorDataset
 
@@ -439,7 +439,7 @@ def train_run(config: BenchmarkConfig, part: Part, seed: int, name: str, out_dir
     return Record(
         key=record_key(experiment, seed, name), kind=REAL_KIND,
         config={"benchmark": {k: v for k, v in config.as_dict().items() if k != "splits"},
-                "experiment": experiment, "model": name, "dataset": config.dataset,
+                "experiment": experiment, **method_record(name), "dataset": config.dataset,
                 "sampling": part.name or "natural", "split": part.name,
                 "metrics": list(part.metrics), "description": part.description,
                 "target_name": part.target_name, "groups": [t.name for t in tasks],
@@ -505,7 +505,7 @@ def remove_checkpoints(out_dir: Path, experiment: str, seed: int, name: str) -> 
 
 def checkpoint_folder(out_dir: Path, experiment: str, seed: int, name: str) -> Path:
     """Where one (seed, method) run keeps its models' checkpoints until it is stored."""
-    return out_dir / "checkpoints" / experiment / f"seed{seed}_{name}"
+    return out_dir / "checkpoints" / experiment / f"seed{seed}_{method_identity(name)}"
 
 
 def with_data_dir(config: BenchmarkConfig, data_dir: str | Path | None) -> BenchmarkConfig:

@@ -39,7 +39,14 @@ from clsreg.analysis.validate import check_choice, check_int, check_number
 from clsreg.analysis.vocabulary import BINNINGS, DEFAULT_METHODS, REAL_KIND, SAMPLINGS
 from clsreg.core.device import resolve_device
 from clsreg.core.loop import TargetScaler
-from clsreg.core.methods import Method, get_method, parse_methods
+from clsreg.core.methods import (
+    Method,
+    get_method,
+    method_identity,
+    method_record,
+    parse_methods,
+    stored_identity,
+)
 from clsreg.core.recipe import TrainRecipe
 from clsreg.simulate.data import select_by_target
 from tqdm import tqdm
@@ -233,7 +240,9 @@ def prepare(config: ExperimentConfig, table: Table | None = None) -> Prepared:
 
 
 def record_key(experiment_id: str, seed: int, method: str) -> str:
-    return f"{REAL_KIND}/{experiment_id}/seed{seed}/{method}"
+    """The store key of registered method ``method``'s run: its stored identity, so a method
+    whose constants changed is a new run (:func:`core.methods.method_identity`)."""
+    return f"{REAL_KIND}/{experiment_id}/seed{seed}/{method_identity(method)}"
 
 
 @dataclass(frozen=True)
@@ -247,7 +256,7 @@ class RealRecipe:
 def real_identity(record: dict) -> RunIdentity:
     """A stored real-data row's recipe and method: how it pairs."""
     return RunIdentity(RealRecipe(record["config"]["experiment"], int(record["seed"])),
-                       get_method(record["config"]["model"]).name)
+                       stored_identity(record["config"]["model"]))
 
 
 def check_store(store: ResultsStore, config: ExperimentConfig) -> None:
@@ -312,7 +321,7 @@ def _train_seed(prepared: Prepared, seed: int, methods: list[str], device: torch
         metrics.update(info, train_seconds=seconds)
         records.append(Record(
             key=record_key(experiment_id, seed, name), kind=REAL_KIND,
-            config={**config.as_dict(), "experiment": experiment_id, "model": name,
+            config={**config.as_dict(), "experiment": experiment_id, **method_record(name),
                     "dataset": config.source.name, "target_name": prepared.target_name,
                     "classes_used": prepared.num_classes,
                     "n_train": int(prepared.y_train.size), "n_val": int(prepared.y_val.size),
