@@ -83,7 +83,7 @@ class RegressionLoss:
     gradient: Callable[..., Tensor] | None = None
     # A loss that couples the samples of a batch (Balanced MSE) gives its per-model value
     # here, ``batch_value(prediction, target, **params)``; ``terms`` then only scores
-    # predictions (model selection, reports).
+    # predictions (model selection, reports) and takes no constants.
     batch_value: Callable[..., Tensor] | None = None
     params: Params = ()
 
@@ -92,7 +92,10 @@ class RegressionLoss:
         return _with_params(self, values)
 
     def per_sample(self, error):
-        """The loss terms of ``error`` (tensor or array) under this loss's constants."""
+        """The loss terms of ``error`` (tensor or array) under this loss's constants (a batch
+        loss's scoring terms take none)."""
+        if self.batch_value is not None:
+            return self.terms(error)
         return self.terms(error, **dict(self.params))
 
     def value(self, prediction: Tensor, target: Tensor, weights: Tensor | None = None) -> Tensor:

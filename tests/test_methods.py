@@ -284,6 +284,12 @@ def test_the_legacy_constants_are_the_registered_ones_and_keep_the_bare_names():
     assert LEGACY_CONSTANTS == {name: method.constants() for name, method in METHODS.items()}
     assert {name: method_identity(name) for name in METHODS} == {name: name for name in METHODS}
     assert method_record("huber") == {"model": "huber"}  # legacy rows: no new field
+    # Every registered loss scores predictions under its constants (model selection); BMC
+    # and its σ score as MSE.
+    scores = {name: method.regression.score(np.zeros(2), np.array([0.5, 3.0]))
+              for name, method in METHODS.items()}
+    assert scores["bmc"] == scores["reg"] == pytest.approx(4.625)
+    assert scores["huber"] == pytest.approx((0.125 + 2.5) / 2) and scores["l1"] == 1.75
     assert method_identity("reg+cls") == "regcls"  # the old spelling
     assert stored_identity("reg+cls") == "regcls"
     assert stored_identity("huber@0123abcd") == "huber@0123abcd"  # read without the registry
