@@ -20,10 +20,19 @@ so a new loss is one entry here plus its test against the autograd reference.
 :data:`METHODS` is the registry: the engine, the reference, real-data training, the CLI's
 choices and the reports all look methods up here. A grid or an experiment fills in the class
 head's C, binning and λ with :meth:`Method.configured`.
+
+A method's constants (Huber's δ, Balanced MSE's σ, HL-Gauss's σ, the LDS kernel) live in its
+value: each loss and weighting carries its ``params``, and ``with_params`` gives another value.
+They are part of what a stored run *is*: :func:`method_identity` names a registered method by
+its bare name while its constants are those it had when the committed stores were written
+(:data:`LEGACY_CONSTANTS`) and as ``name@<hash of its constants>`` otherwise, so a run with
+other constants is trained anew instead of being read from a store as the old method's.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
@@ -37,31 +46,64 @@ from scipy.ndimage import gaussian_filter1d
 from torch.nn import functional as F
 
 Tensor = torch.Tensor
+# A loss's or weighting's constants: (name, value) pairs, sorted by name (frozen, hashable).
+Params = tuple[tuple[str, float], ...]
+
+
+def _with_params(component, values: dict):
+    """``component`` (a loss or weighting) with some of its constants replaced; a constant it
+    does not have, or a value that is not a positive number (an integer where the constant
+    is one), is a :class:`ConfigError`."""
+    current = dict(component.params)
+    unknown = sorted(set(values) - set(current))
+    if unknown:
+        raise ConfigError(f"{component.name} has no constant {', '.join(unknown)}; its "
+                          f"constants are {', '.join(current) or 'none'}")
+    for key, value in values.items():
+        label = f"{component.name} {key}"
+        current[key] = (check_int(label, value, 1) if isinstance(current[key], int)
+                        else check_number(label, value, positive=True))
+    return replace(component, params=tuple(sorted(current.items())))
 
 
 @dataclass(frozen=True)
 class RegressionLoss:
-    """A regression loss: the mean of ``per_sample(prediction − target)`` over samples.
+    """A regression loss: the mean of ``terms(prediction − target, **params)`` over samples.
 
-    ``per_sample`` maps errors to loss terms and must work on torch tensors and on numpy
-    arrays alike (operators, ``abs``, ``**``), so that model selection scores predictions
-    with the same formula in numpy. ``gradient(prediction, target, scale, weights)``, when
+    ``terms`` maps errors to loss terms and must work on torch tensors and on numpy arrays
+    alike (operators, ``abs``, ``**``), so that model selection scores predictions with the
+    same formula in numpy. ``gradient(prediction, target, scale, weights, **params)``, when
     given, returns ``d(scale · loss)/d prediction`` by hand, in place on a fresh tensor.
+    ``params`` are the loss's constants (Huber's δ, Balanced MSE's σ): every function here
+    gets them as keyword arguments.
     """
 
     name: str
-    per_sample: Callable
-    gradient: Callable[[Tensor, Tensor, Tensor | float, Tensor | None], Tensor] | None = None
+    terms: Callable
+    gradient: Callable[..., Tensor] | None = None
     # A loss that couples the samples of a batch (Balanced MSE) gives its per-model value
-    # here; ``per_sample`` then only scores predictions (model selection, reports).
-    batch_value: Callable[[Tensor, Tensor], Tensor] | None = None
+    # here, ``batch_value(prediction, target, **params)``; ``terms`` then only scores
+    # predictions (model selection, reports) and takes no constants.
+    batch_value: Callable[..., Tensor] | None = None
+    params: Params = ()
+
+    def with_params(self, **values: float) -> RegressionLoss:
+        """This loss with other constants (only those it has)."""
+        return _with_params(self, values)
+
+    def per_sample(self, error):
+        """The loss terms of ``error`` (tensor or array) under this loss's constants (a batch
+        loss's scoring terms take none)."""
+        if self.batch_value is not None:
+            return self.terms(error)
+        return self.terms(error, **dict(self.params))
 
     def value(self, prediction: Tensor, target: Tensor, weights: Tensor | None = None) -> Tensor:
         """The loss per model (mean over the last dimension), optionally weighted."""
         if self.batch_value is not None:
             if weights is not None:
                 raise ConfigError(f"the {self.name} loss takes no per-sample weights")
-            return self.batch_value(prediction, target)
+            return self.batch_value(prediction, target, **dict(self.params))
         terms = self.per_sample(prediction - target)
         if weights is not None:
             terms = terms * weights
@@ -71,7 +113,7 @@ class RegressionLoss:
                         weights: Tensor | None = None) -> Tensor:
         """``d(scale · loss)/d prediction``: by hand if the loss has it, else by autograd."""
         if self.gradient is not None:
-            return self.gradient(prediction, target, scale, weights)
+            return self.gradient(prediction, target, scale, weights, **dict(self.params))
         leaf = prediction.detach().requires_grad_(True)
         with torch.enable_grad():
             total = (scale * self.value(leaf, target, weights).unsqueeze(-1)).sum()
@@ -94,24 +136,19 @@ def squared(error):
     return error ** 2
 
 
-HUBER_DELTA = 1.0
+def absolute(error):
+    return abs(error)
 
 
-def huber(error):
-    """Huber's loss (δ = 1 training-target unit): quadratic within δ, linear beyond; written
+def huber(error, delta: float):
+    """Huber's loss (δ in training-target units): quadratic within δ, linear beyond; written
     with ``abs`` only, so it works on numpy arrays and torch tensors alike."""
     size = abs(error)
-    inner = (size + HUBER_DELTA - abs(size - HUBER_DELTA)) / 2  # min(|e|, δ)
-    return 0.5 * inner ** 2 + HUBER_DELTA * (size - inner)
+    inner = (size + delta - abs(size - delta)) / 2  # min(|e|, δ)
+    return 0.5 * inner ** 2 + delta * (size - inner)
 
 
-# Balanced MSE's noise scale, fixed (not learned), in training-target units: in the 1D study
-# (raw targets, range ≈ 3) it is ≈ 8% of the range, close to the theory's default σ; on real
-# data (standardized targets) a quarter of the target's standard deviation.
-BMC_SIGMA = 0.25
-
-
-def balanced_mse(prediction: Tensor, target: Tensor, sigma: float = BMC_SIGMA) -> Tensor:
+def balanced_mse(prediction: Tensor, target: Tensor, sigma: float) -> Tensor:
     """Balanced MSE, batch Monte Carlo (Ren et al., CVPR 2022): for each sample, the
     cross-entropy of "which batch target is mine" under Gaussian likelihoods of scale σ,
     times 2σ² (so that it has MSE's scale). Every leading dimension is a model."""
@@ -120,11 +157,15 @@ def balanced_mse(prediction: Tensor, target: Tensor, sigma: float = BMC_SIGMA) -
     return (torch.logsumexp(logits, dim=-1) - own).mean(dim=-1) * (2 * sigma ** 2)
 
 
-MSE = RegressionLoss("mse", per_sample=squared, gradient=_mse_gradient)
-L1 = RegressionLoss("l1", per_sample=abs)
-HUBER = RegressionLoss("huber", per_sample=huber)
+MSE = RegressionLoss("mse", terms=squared, gradient=_mse_gradient)
+L1 = RegressionLoss("l1", terms=absolute)
+# δ = 1 training-target unit.
+HUBER = RegressionLoss("huber", terms=huber, params=(("delta", 1.0),))
+# Balanced MSE's noise scale σ, fixed (not learned), in training-target units: in the 1D
+# study (raw targets, range ≈ 3) it is ≈ 8% of the range, close to the theory's default σ;
+# on real data (standardized targets) a quarter of the target's standard deviation.
 # Scored (model selection, reports) by MSE: BMC estimates the balanced MSE.
-BMC = RegressionLoss("bmc", per_sample=squared, batch_value=balanced_mse)
+BMC = RegressionLoss("bmc", terms=squared, batch_value=balanced_mse, params=(("sigma", 0.25),))
 REGRESSION_LOSSES = {loss.name: loss for loss in (MSE, L1, HUBER)}
 
 
@@ -135,17 +176,27 @@ class ClassificationLoss:
     ``logit_gradient(logits, labels)``, when given, overwrites ``logits`` (``(P, B, C)``) in
     place with ``G`` and returns a per-row scale ``s`` (``(P, B, 1)``) such that the gradient
     of the loss is ``s · G``: the engine applies ``s`` to the small operands instead of the
-    ``B × C`` logits.
+    ``B × C`` logits. ``params`` are the loss's constants (HL-Gauss's σ): ``function`` and
+    ``logit_gradient`` get them as keyword arguments.
     """
 
     name: str
-    value: Callable[[Tensor, Tensor], Tensor]
-    logit_gradient: Callable[[Tensor, Tensor], Tensor] | None = None
+    function: Callable[..., Tensor]
+    logit_gradient: Callable[..., Tensor] | None = None
+    params: Params = ()
+
+    def with_params(self, **values: float) -> ClassificationLoss:
+        """This loss with other constants (only those it has)."""
+        return _with_params(self, values)
+
+    def value(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """The loss per model under this loss's constants."""
+        return self.function(logits, labels, **dict(self.params))
 
     def gradient_in_place(self, logits: Tensor, labels: Tensor) -> Tensor | None:
         """Overwrite ``logits`` with the loss's gradient (up to the returned row scale)."""
         if self.logit_gradient is not None:
-            return self.logit_gradient(logits, labels)
+            return self.logit_gradient(logits, labels, **dict(self.params))
         leaf = logits.detach().clone().requires_grad_(True)
         with torch.enable_grad():
             (grad,) = torch.autograd.grad(self.value(leaf, labels).sum(), leaf)
@@ -179,14 +230,11 @@ def _cross_entropy_gradient(logits: Tensor, labels: Tensor) -> Tensor:
     return scale
 
 
-CROSS_ENTROPY = ClassificationLoss("ce", value=cross_entropy,
+CROSS_ENTROPY = ClassificationLoss("ce", function=cross_entropy,
                                    logit_gradient=_cross_entropy_gradient)
 
-# HL-Gauss's smoothing, in bin widths: σ/ζ = 0.75 (Farebrother et al., ICML 2024).
-HL_GAUSS_SIGMA_BINS = 0.75
 
-
-def hl_gauss_targets(num_classes: int, sigma_bins: float = HL_GAUSS_SIGMA_BINS) -> np.ndarray:
+def hl_gauss_targets(num_classes: int, sigma_bins: float) -> np.ndarray:
     """Row ``l``: a Gaussian of scale ``sigma_bins`` centred on bin ``l``'s centre,
     integrated over each of the ``num_classes`` bins and renormalized to the range."""
     from scipy.stats import norm
@@ -197,53 +245,71 @@ def hl_gauss_targets(num_classes: int, sigma_bins: float = HL_GAUSS_SIGMA_BINS) 
     return mass / mass.sum(axis=1, keepdims=True)
 
 
-def hl_gauss(logits: Tensor, labels: Tensor) -> Tensor:
+def hl_gauss(logits: Tensor, labels: Tensor, sigma_bins: float) -> Tensor:
     """HL-Gauss (Imani & White 2018; Farebrother et al. 2024): cross-entropy against the
     Gaussian-smoothed histogram of the target, averaged over the non-ignored samples. The
-    Gaussian is centred on the target's *bin centre* (the engine passes class labels, not
-    targets): exact for targets at bin centres, off by at most half a bin otherwise.
+    Gaussian (scale ``sigma_bins`` bin widths) is centred on the target's *bin centre*
+    (the engine passes class labels, not targets): exact for targets at bin centres, off by
+    at most half a bin otherwise.
     No library is used: ``hl-gauss-pytorch`` smooths single-model continuous targets, and
     this loss must take a population's ``(P, B, C)`` logits and labels."""
     num_classes = logits.shape[-1]
     labels = labels.expand(logits.shape[:-1])
     valid = labels != IGNORE_LABEL
-    table = torch.as_tensor(hl_gauss_targets(num_classes), dtype=logits.dtype,
+    table = torch.as_tensor(hl_gauss_targets(num_classes, sigma_bins), dtype=logits.dtype,
                             device=logits.device)
     per_sample = -(table[labels.clamp(min=0)] * torch.log_softmax(logits, dim=-1)).sum(dim=-1)
     per_sample = torch.where(valid, per_sample, torch.zeros_like(per_sample))
     return per_sample.sum(dim=-1) / valid.sum(dim=-1).clamp(min=1)
 
 
-HL_GAUSS = ClassificationLoss("hl_gauss", value=hl_gauss)
+# HL-Gauss's smoothing, in bin widths: σ/ζ = 0.75 (Farebrother et al., ICML 2024).
+HL_GAUSS = ClassificationLoss("hl_gauss", function=hl_gauss, params=(("sigma_bins", 0.75),))
 CLASSIFICATION_LOSSES = {loss.name: loss for loss in (CROSS_ENTROPY, HL_GAUSS)}
 
 
 @dataclass(frozen=True)
 class Weighting:
-    """Per-sample weights of the regression term, from the training targets alone."""
+    """Per-sample weights of the regression term, from the training targets alone:
+    ``function(targets, **params)``, ``params`` the weighting's constants."""
 
     name: str
-    weights: Callable[[np.ndarray], np.ndarray]
+    function: Callable[..., np.ndarray]
+    params: Params = ()
+
+    def with_params(self, **values: float) -> Weighting:
+        """This weighting with other constants (only those it has)."""
+        return _with_params(self, values)
+
+    def weights(self, targets: np.ndarray) -> np.ndarray:
+        """The weight of each training sample under this weighting's constants."""
+        return self.function(targets, **dict(self.params))
 
 
-LDS_BINS = 100
-LDS_KERNEL_SIGMA = 2.0
-LDS_KERNEL_SIZE = 5
-
-
-def lds_weights(targets: np.ndarray) -> np.ndarray:
+def lds_weights(targets: np.ndarray, bins: int, kernel_sigma: float,
+                kernel_size: int) -> np.ndarray:
     """Label-distribution-smoothing weights (Yang et al., ICML 2021): the inverse of the
-    training-target histogram (100 bins) smoothed by a Gaussian kernel (σ = 2 bins, 5 bins
-    wide), normalized to mean 1, so rare targets weigh more."""
-    labels = assign_labels(targets, uniform_edges(targets, LDS_BINS))
-    counts = np.bincount(labels, minlength=LDS_BINS).astype(np.float64)
-    smoothed = gaussian_filter1d(counts, LDS_KERNEL_SIGMA, mode="constant",
-                                 truncate=(LDS_KERNEL_SIZE // 2) / LDS_KERNEL_SIGMA)
+    training-target histogram (``bins`` bins) smoothed by a Gaussian kernel (σ =
+    ``kernel_sigma`` bins, ``kernel_size`` bins wide), normalized to mean 1, so rare targets
+    weigh more."""
+    labels = assign_labels(targets, uniform_edges(targets, bins))
+    counts = np.bincount(labels, minlength=bins).astype(np.float64)
+    smoothed = gaussian_filter1d(counts, kernel_sigma, mode="constant",
+                                 truncate=(kernel_size // 2) / kernel_sigma)
     weights = 1.0 / smoothed[labels]
     return weights / weights.mean()
 
 
-LDS = Weighting("lds", lds_weights)
+# Yang et al.'s defaults: 100 bins, a Gaussian kernel of σ = 2 bins, 5 bins wide.
+LDS = Weighting("lds", lds_weights,
+                params=(("bins", 100), ("kernel_sigma", 2.0), ("kernel_size", 5)))
+
+
+def _label(component) -> str:
+    """A loss's or weighting's name with its constants, e.g. ``huber(delta=1)``."""
+    if not component.params:
+        return component.name
+    return f"{component.name}({', '.join(f'{k}={v:g}' for k, v in component.params)})"
 
 
 @dataclass(frozen=True)
@@ -329,6 +395,42 @@ class Method:
             method = replace(method, loss_scale=check_number("lambda", lam, positive=True))
         return method
 
+    def with_params(self, regression: dict | None = None, weighting: dict | None = None,
+                    classification: dict | None = None) -> Method:
+        """This method with other constants of its regression loss, weighting or class-head
+        loss, e.g. ``METHODS["huber"].with_params(regression={"delta": 2.0})``: another
+        value, and so (registered under its name) another stored identity."""
+        method = self
+        if regression:
+            method = replace(method, regression=method.regression.with_params(**regression))
+        if weighting:
+            if method.weighting is None:
+                raise ConfigError(f"method {self.name!r} has no weighting")
+            method = replace(method, weighting=method.weighting.with_params(**weighting))
+        if classification:
+            if method.head is None:
+                raise ConfigError(f"method {self.name!r} has no class head")
+            method = replace(method, head=replace(
+                method.head, loss=method.head.loss.with_params(**classification)))
+        return method
+
+    def constants(self) -> dict:
+        """Every constant that changes what this method trains, as plain JSON values."""
+        head, weighting = self.head, self.weighting
+        return {
+            "regression": self.regression.name,
+            "regression_params": dict(self.regression.params),
+            "weighting": None if weighting is None else weighting.name,
+            "weighting_params": {} if weighting is None else dict(weighting.params),
+            "head_loss": None if head is None else head.loss.name,
+            "head_loss_params": {} if head is None else dict(head.loss.params),
+            "num_classes": self.num_classes,
+            "binning": None if head is None else head.binning,
+            "lam": None if head is None else head.lam,
+            "loss_scale": self.loss_scale,
+            "predicts_from_classes": self.predicts_from_classes,
+        }
+
     def objective(self, prediction: Tensor, target: Tensor, logits: Tensor | None,
                   labels: Tensor | None, lam: float | Tensor | None = None,
                   weights: Tensor | None = None) -> Tensor:
@@ -352,15 +454,15 @@ class Method:
         return (torch.softmax(logits, dim=-1) * centres.unsqueeze(-2)).sum(dim=-1)
 
     def describe(self) -> str:
-        """One line: the objective in words."""
+        """One line: the objective in words, with the losses' constants."""
         if self.predicts_from_classes:
-            return (f"{self.head.loss.name} over {self.head.num_classes} {self.head.binning} "
-                    "classes; prediction = expected bin centre")
-        text = self.regression.name
+            return (f"{_label(self.head.loss)} over {self.head.num_classes} "
+                    f"{self.head.binning} classes; prediction = expected bin centre")
+        text = _label(self.regression)
         if self.weighting is not None:
-            text = f"{self.weighting.name}-weighted {text}"
+            text = f"{_label(self.weighting)}-weighted {text}"
         if self.head is not None:
-            text = (f"λ·{text} + {self.head.loss.name} over {self.head.num_classes} "
+            text = (f"λ·{text} + {_label(self.head.loss)} over {self.head.num_classes} "
                     f"{self.head.binning} classes (λ = {self.head.lam:g})")
         elif self.loss_scale is not None:
             text = f"λ·{text} (λ = {self.loss_scale:g})"
@@ -380,19 +482,22 @@ METHODS: dict[str, Method] = {
                description="MSE re-weighted by inverse smoothed label density (LDS, Yang et "
                            "al. 2021)"),
         Method("bmc", regression=BMC,
-               description=f"Balanced MSE, batch Monte Carlo, noise σ fixed at {BMC_SIGMA:g} "
-                           "training-target units (Ren et al. 2022)"),
+               description=f"Balanced MSE, batch Monte Carlo, noise σ fixed at "
+                           f"{dict(BMC.params)['sigma']:g} training-target units (Ren et al. "
+                           "2022)"),
         Method("regcls_lds", head=ClassHead(), weighting=LDS,
                description="reg+cls with the LDS-weighted MSE: do the two add up?"),
         Method("regcls_bmc", regression=BMC, head=ClassHead(),
                description="reg+cls with Balanced MSE as its regression term"),
         Method("hlgauss", head=ClassHead(loss=HL_GAUSS), predicts_from_classes=True,
                description=f"HL-Gauss: CE against a Gaussian-smoothed (σ = "
-                           f"{HL_GAUSS_SIGMA_BINS:g} bins) histogram target, prediction = "
+                           f"{dict(HL_GAUSS.params)['sigma_bins']:g} bins) histogram target, "
+                           "prediction = "
                            "expected bin centre (Imani & White 2018)"),
         Method("l1", regression=L1, description="plain regression with the L1 loss"),
         Method("huber", regression=HUBER,
-               description=f"plain regression with Huber's loss (δ = {HUBER_DELTA:g})"),
+               description=f"plain regression with Huber's loss (δ = "
+                           f"{dict(HUBER.params)['delta']:g})"),
     )
 }
 assert BASELINE_METHOD in METHODS
@@ -412,6 +517,76 @@ def get_method(name: str) -> Method:
     if name not in METHODS:
         raise ConfigError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
     return METHODS[name]
+
+
+# The registered methods' constants when the committed stores were written, kept literally:
+# a registered method with exactly these constants is stored under its bare name, as then.
+_PLAIN = {"regression": "mse", "regression_params": {}, "weighting": None,
+          "weighting_params": {}, "head_loss": None, "head_loss_params": {}, "num_classes": 0,
+          "binning": None, "lam": None, "loss_scale": None, "predicts_from_classes": False}
+_CE_HEAD = {"head_loss": "ce", "num_classes": 16, "binning": "uniform", "lam": 1.0}
+_LDS = {"weighting": "lds", "weighting_params": {"bins": 100, "kernel_sigma": 2.0,
+                                                 "kernel_size": 5}}
+_BMC = {"regression": "bmc", "regression_params": {"sigma": 0.25}}
+LEGACY_CONSTANTS: dict[str, dict] = {
+    "reg": _PLAIN,
+    "regcls": {**_PLAIN, **_CE_HEAD},
+    "lamreg": {**_PLAIN, "loss_scale": 1.0},
+    "lds": {**_PLAIN, **_LDS},
+    "bmc": {**_PLAIN, **_BMC},
+    "regcls_lds": {**_PLAIN, **_CE_HEAD, **_LDS},
+    "regcls_bmc": {**_PLAIN, **_CE_HEAD, **_BMC},
+    "hlgauss": {**_PLAIN, **_CE_HEAD, "head_loss": "hl_gauss",
+                "head_loss_params": {"sigma_bins": 0.75}, "predicts_from_classes": True},
+    "l1": {**_PLAIN, "regression": "l1"},
+    "huber": {**_PLAIN, "regression": "huber", "regression_params": {"delta": 1.0}},
+}
+
+
+def constants_digest(constants: dict) -> str:
+    """8 hex digits of a stable hash of a method's constants (sorted-key JSON, SHA-256)."""
+    text = json.dumps(constants, sort_keys=True, allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def method_identity(name: str) -> str:
+    """What the registered method ``name`` is stored as: its bare name while its constants
+    are :data:`LEGACY_CONSTANTS`' (every committed store keeps its keys and rows), else
+    ``name@<constants_digest>``. Its class count, binning and λ as the registry holds them
+    count too, although a grid or an experiment sets them (and records them beside it)."""
+    method = get_method(name)
+    constants = method.constants()
+    if constants == LEGACY_CONSTANTS.get(method.name):
+        return method.name
+    return f"{method.name}@{constants_digest(constants)}"
+
+
+def method_record(name: str) -> dict:
+    """The entries a stored row (1D run, real-data run) gives the registered method ``name``:
+    ``model``, its identity, and for any but the legacy constants ``method_constants``."""
+    identity = method_identity(name)
+    if "@" not in identity:
+        return {"model": identity}
+    return {"model": identity, "method_constants": get_method(name).constants()}
+
+
+def stored_identity(model: str) -> str:
+    """A stored row's method identity with old spellings of its name normalized; reading a
+    row needs no constants (a store may hold runs of constants since changed)."""
+    name, at, digest = model.partition("@")
+    return get_method(name).name + at + digest
+
+
+def registered_method(identity: str) -> Method:
+    """The registered method that trains runs stored as ``identity``; refused when the
+    registry's constants are no longer the ones the identity names."""
+    identity = stored_identity(identity)
+    name = identity.partition("@")[0]
+    today = method_identity(name)
+    if today != identity:
+        raise ConfigError(f"method {identity!r} was stored with other constants than the "
+                          f"registered {name!r} has (stored as {today!r} today)")
+    return get_method(name)
 
 
 def parse_methods(value: str | Iterable[str]) -> tuple[str, ...]:

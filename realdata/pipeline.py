@@ -47,7 +47,14 @@ from clsreg.core.loop import (
     rank_device,
     train_loop,
 )
-from clsreg.core.methods import Method, get_method, parse_methods
+from clsreg.core.methods import (
+    Method,
+    get_method,
+    method_identity,
+    method_record,
+    parse_methods,
+    stored_identity,
+)
 from clsreg.core.recipe import TrainRecipe
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
@@ -152,7 +159,9 @@ def experiment_id(settings: dict) -> str:
 
 
 def record_key(experiment: str, seed: int, method: str) -> str:
-    return f"{REAL_KIND}/{experiment}/seed{seed}/{method}"
+    """The store key of registered method ``method``'s run: its stored identity, so a method
+    whose constants changed is a new run (:func:`core.methods.method_identity`)."""
+    return f"{REAL_KIND}/{experiment}/seed{seed}/{method_identity(method)}"
 
 
 @dataclass(frozen=True)
@@ -166,7 +175,7 @@ class RealRecipe:
 def real_identity(record: dict) -> RunIdentity:
     """A stored real-data row's recipe and method: how it pairs."""
     return RunIdentity(RealRecipe(record["config"]["experiment"], int(record["seed"])),
-                       get_method(record["config"]["model"]).name)
+                       stored_identity(record["config"]["model"]))
 
 
 def stored_folder_settings(config: dict, keys: list[str]) -> dict:
@@ -203,7 +212,7 @@ def common_entries(part: Part, experiment: str, method: str, n_test: int,
                    ranks: Ranks) -> dict:
     """The config entries every real-data row holds, whatever its source."""
     tasks = part.tasks
-    return {"experiment": experiment, "model": method, "dataset": part.dataset,
+    return {"experiment": experiment, **method_record(method), "dataset": part.dataset,
             "target_name": part.target_name,
             "classes_used": min(t.classes_used for t in tasks),
             "n_train": int(sum(len(t.train) for t in tasks)),
@@ -313,7 +322,7 @@ def run(config: RealConfig, parts: list[Part], seeds: int, out_dir: str | Path,
 
 def checkpoint_folder(out_dir: Path, experiment: str, seed: int, name: str) -> Path:
     """Where one (seed, method) run keeps its models' checkpoints until it is stored."""
-    return out_dir / "checkpoints" / experiment / f"seed{seed}_{name}"
+    return out_dir / "checkpoints" / experiment / f"seed{seed}_{method_identity(name)}"
 
 
 def remove_checkpoints(out_dir: Path, experiment: str, seed: int, name: str) -> None:

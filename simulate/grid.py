@@ -10,8 +10,10 @@ A :class:`Run` is typed: its :class:`RunSetup` (data, seeds, architecture and th
 :class:`~core.recipe.TrainRecipe`: everything a method's run shares with its baseline) and
 the method's settings. Its ``config`` is the row
 contract of the store (kind ``sim1d``): setting, sampling, function, function_seed, data_seed,
-model_seed, model (the method's name), num_classes, binning, lam, lr, optimizer,
-weight_decay, hidden, epochs, batch_size, num_points, dtype, device, protocol, decay_scaling.
+model_seed, model (the method's stored identity: its name, or ``name@hash`` when its
+constants are not the legacy ones, see :func:`core.methods.method_identity`), num_classes,
+binning, lam, lr, optimizer, weight_decay, hidden, epochs, batch_size, num_points, dtype,
+device, protocol, decay_scaling, and ``method_constants`` for a ``name@hash`` method.
 A run of a method without a class head has ``num_classes`` 0, ``binning`` "uniform" (binning
 does not apply to it) and ``lam`` 0.0, unless the method scales its regression loss by λ
 (``lamreg``). A *suite* (:data:`SUITES`) is a list of grids trained into one store: the
@@ -45,7 +47,16 @@ from clsreg.analysis.vocabulary import (
     SETTINGS,
     SIM_KIND,
 )
-from clsreg.core.methods import METHODS, Method, get_method, parse_methods
+from clsreg.core.methods import (
+    METHODS,
+    Method,
+    get_method,
+    method_identity,
+    method_record,
+    parse_methods,
+    registered_method,
+    stored_identity,
+)
 from clsreg.core.recipe import TrainRecipe
 from clsreg.simulate.data import DATA_SEEDS, MODEL_SEEDS
 from clsreg.simulate.released import min_num_points
@@ -347,7 +358,8 @@ RECIPE_DEFAULTS = {f.name: f.default for f in fields(RunSetup) if f.default is n
 
 @dataclass(frozen=True)
 class Run:
-    """One model to train: its recipe and its method's settings."""
+    """One model to train: its recipe and its method's settings. ``method`` is the method's
+    stored identity (:func:`core.methods.method_identity`), which the key and row carry."""
 
     recipe: RunSetup
     method: str
@@ -362,7 +374,7 @@ class Run:
                   if f.name in config and f.name != "train"}
         values["hidden"] = tuple(values["hidden"])
         train = TrainRecipe(**{name: config[name] for name in TRAIN_FIELDS})
-        return cls(RunSetup(**values, train=train), method=get_method(config["model"]).name,
+        return cls(RunSetup(**values, train=train), method=stored_identity(config["model"]),
                    num_classes=int(config["num_classes"]), binning=config["binning"],
                    lam=float(config["lam"]))
 
@@ -374,7 +386,8 @@ class Run:
             value = getattr(self.recipe, f.name)
             recipe.update(asdict(value) if f.name == "train" else {f.name: value})
         recipe["hidden"] = list(self.recipe.hidden)
-        return {**recipe, "model": self.method, "num_classes": self.num_classes,
+        method = method_record(registered_method(self.method).name)
+        return {**recipe, **method, "num_classes": self.num_classes,
                 "binning": self.binning, "lam": self.lam}
 
     @property
@@ -390,8 +403,8 @@ class Run:
 
     def method_value(self) -> Method:
         """The registered method with this run's class head settings."""
-        return get_method(self.method).configured(num_classes=self.num_classes,
-                                                  binning=self.binning, lam=self.lam)
+        return registered_method(self.method).configured(num_classes=self.num_classes,
+                                                         binning=self.binning, lam=self.lam)
 
 
 def sim_identity(record: dict) -> RunIdentity:
@@ -422,6 +435,7 @@ class PopulationKind:
 def expand(grid: Grid, dtype: str = "float32", device: str = "cpu") -> list[Run]:
     """Every run of the grid, in a fixed order (methods in grid order within each group)."""
     runs = []
+    identities = {name: method_identity(name) for name in grid.methods}
     for hidden in grid.hidden:
         for optimizer in grid.optimizers:
             for setting in grid.settings:
@@ -441,13 +455,14 @@ def expand(grid: Grid, dtype: str = "float32", device: str = "cpu") -> list[Run]
                                 decay_scaling=grid.decay_scaling)
                             for name in grid.methods:
                                 method = get_method(name)
+                                identity = identities[name]
                                 if method.head is None:
-                                    runs.append(Run(recipe, name, lam=grid.lam[setting]
+                                    runs.append(Run(recipe, identity, lam=grid.lam[setting]
                                                     if method.loss_scale is not None else 0.0))
                                     continue
                                 for num_classes in grid.num_classes:
                                     for binning in grid.binnings:
-                                        runs.append(Run(recipe, name, num_classes, binning,
+                                        runs.append(Run(recipe, identity, num_classes, binning,
                                                         grid.lam[setting]))
     return runs
 
