@@ -791,7 +791,7 @@ def theory_predict(preset, out_dir, sigma_fraction, sigma_store, workers) -> Non
     """
     from clsreg.simulate.theory_link import predict_preset
 
-    click.echo(predict_preset(preset, out_dir, sigma_fraction, sigma_store, workers, True))
+    click.echo(predict_preset(preset, out_dir, sigma_fraction, sigma_store, workers, progress=True))
 
 
 @theory.command("bound")

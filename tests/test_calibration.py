@@ -82,12 +82,18 @@ def test_outcomes_fits_and_scores_on_synthetic_points():
     assert isinstance(scored, pd.DataFrame) and "verdict_pooled" in scored
 
 
-def test_the_committed_points_rebuild_their_file_and_their_report(tmp_path):
-    # build_calibration.py writes the points and the report of exactly these functions.
-    frame = pd.read_csv(CALIBRATION_FILE)
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "theory"
+
+
+@pytest.mark.parametrize("points,report", [
+    (CALIBRATION_FILE, DOCS / "calibration_report.md"),
+    (DOCS / "calibration_equal_bins.csv", DOCS / "calibration_report_equal_bins.md"),
+])
+def test_the_committed_points_rebuild_their_file_and_their_report(tmp_path, points, report):
+    # build_calibration.py writes the points and the report with exactly these functions.
+    frame = pd.read_csv(points)
     written = write_points(frame, tmp_path / "points.csv")
-    assert written.read_bytes() == CALIBRATION_FILE.read_bytes()
-    report = format_calibration_report(*evaluate(frame))
-    committed = Path(__file__).resolve().parent.parent / "docs/theory/calibration_report.md"
-    assert report == committed.read_text()
-    assert report.count("\n| validation |") == (frame["role"] == "validation").sum()
+    assert written.read_bytes() == points.read_bytes()
+    text = format_calibration_report(*evaluate(frame))
+    assert text == report.read_text()
+    assert text.count("\n| validation |") == (frame["role"] == "validation").sum()
