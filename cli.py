@@ -542,8 +542,7 @@ def theory_derive(latex) -> None:
               show_default=True, help="Grid of datasets (paper: all of PROTOCOL §2).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               required=True, help="Folder for predictions.csv and sigma_sensitivity.csv.")
-@click.option("--sigma-fraction", type=POSITIVE,
-              default=DEFAULT_SIGMA_FRACTION,
+@click.option("--sigma-fraction", type=POSITIVE, default=DEFAULT_SIGMA_FRACTION,
               show_default=True, help="Effective σ as a fraction of the target range.")
 @click.option("--sigma-from", "sigma_store", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Results folder: σ = RMSE of reg on uniform data instead.")
@@ -556,28 +555,9 @@ def theory_predict(preset, out_dir, sigma_fraction, sigma_store, workers) -> Non
     Example:
       clsreg theory predict --preset paper --out theory
     """
-    from clsreg.analysis.files import ensure_dir
-    from clsreg.simulate.theory_check import measured_uniform_rmse
-    from clsreg.simulate.theory_link import (
-        PRESETS,
-        format_prediction_summary,
-        predict_protocol,
-        sigma_sensitivity,
-        write_rows,
-    )
+    from clsreg.simulate.theory_link import predict_preset
 
-    grid = PRESETS[preset]
-    measured = measured_uniform_rmse(sigma_store) if sigma_store is not None else None
-    out_dir = ensure_dir(out_dir)
-    rows = predict_protocol(grid["settings"], grid["samplings"], grid["functions"],
-                            grid["seeds"], grid["class_counts"], grid["binnings"],
-                            sigma_fraction, measured, workers=workers, progress=True)
-    path = write_rows(rows, out_dir / "predictions.csv")
-    sensitivity = sigma_sensitivity(functions=grid["functions"], workers=workers,
-                                    progress=True)
-    sens_path = write_rows(sensitivity, out_dir / "sigma_sensitivity.csv")
-    click.echo(format_prediction_summary(rows))
-    click.echo(f"{len(rows)} rows -> {path}\n{len(sensitivity)} rows -> {sens_path}")
+    click.echo(predict_preset(preset, out_dir, sigma_fraction, sigma_store, workers, progress=True))
 
 
 @theory.command("bound")
@@ -590,28 +570,24 @@ def theory_bound(out_file) -> None:
     Example:
       clsreg theory bound --out bound_grid.csv
     """
-    from clsreg.analysis.theory import bound_grid, write_bound_grid
+    from clsreg.analysis.theory import bound_grid, format_bound_summary, write_bound_grid
 
     rows = bound_grid()
-    write_bound_grid(rows, out_file)
-    click.echo(f"bound (4) holds at {sum(r.bound.holds for r in rows)} of {len(rows)} grid "
-               f"points; smallest slack {min(r.bound.slack for r in rows):.4g} nats "
-               f"-> {out_file}")
+    click.echo(format_bound_summary(rows, write_bound_grid(rows, out_file)))
 
 
 @theory.command("check")
 @click.argument("sim_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--target", type=click.Choice(["excess", "gain", "both"]), default="both",
-              show_default=True,
-              help="excess: reg's extra balanced MSE under imbalance (what the theory predicts); "
-                   "gain: MSE(reg) - MSE(method).")
+              show_default=True, help="excess: reg's extra balanced MSE under imbalance (what "
+              "the theory predicts); gain: MSE(reg) - MSE(method).")
 @click.option("--method", default="regcls", show_default=True,
               help="Method whose gain over reg is checked.")
 @click.option("--sigma-fraction", type=POSITIVE, default=None,
               help="Use σ = this × range for every dataset (default: σ from the store's "
                    f"uniform reg runs; {DEFAULT_SIGMA_FRACTION} × range where it has none).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Also write check/candidates/calibration CSVs here.")
+              help="Also write check/candidates/calibration CSVs here.")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Worker processes for the predictions.")
 def theory_check(sim_dir, target, method, sigma_fraction, out_dir, workers) -> None:
@@ -623,38 +599,26 @@ def theory_check(sim_dir, target, method, sigma_fraction, out_dir, workers) -> N
       clsreg theory check results/paper_h200
       clsreg theory check results/controls_quick --target gain --out runs/check
     """
-    from clsreg.core.methods import get_method
-    from clsreg.simulate.theory_check import format_check, run_check, write_check
+    from clsreg.simulate.theory_link import describe_checks
 
-    get_method(method)
-    for name in ("excess", "gain") if target == "both" else (target,):
-        result = run_check(sim_dir, name, method, sigma_fraction, workers=workers)
-        click.echo(f"== {name} ==")
-        click.echo(format_check(result) + "\n")
-        if out_dir is not None:
-            for path in write_check(result, out_dir):
-                click.echo(f"-> {path}")
+    for text in describe_checks(sim_dir, target, method, sigma_fraction, out_dir, workers):
+        click.echo(text)
 
 
 @theory.command("gap")
-@click.option("--samples", "samples_file", default=None,
-              type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--samples", "samples_file", type=click.Path(dir_okay=False, path_type=Path),
               help="CSV of training targets (default: the --features file).")
-@click.option("--column", default=None, help="Column of the targets in --samples.")
-@click.option("--features", "features_file", default=None,
-              type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--column", help="Column of the targets in --samples.")
+@click.option("--features", "features_file", type=click.Path(dir_okay=False, path_type=Path),
               help="CSV with features and the target: σ = RMSE of a 5-fold cross-validated "
                    "gradient-boosted model's residuals (needs scikit-learn).")
-@click.option("--target", default=None,
-              help="Target column of --features (default: --column).")
-@click.option("--drop", default=None, help="Comma-separated columns of --features to ignore.")
+@click.option("--target", help="Target column of --features (default: --column).")
+@click.option("--drop", help="Comma-separated columns of --features to ignore.")
 @click.option("--range", "value_range", type=float, nargs=2, default=None,
               help="Target range A B (default: the central 99% of the targets).")
-@click.option("--sigma", type=float, default=None,
-              help="Predictive scale, e.g. a plain regressor's validation RMSE (default: from "
-                   f"--features, else {DEFAULT_SIGMA_FRACTION} x range).")
-@click.option("--json", "as_json", is_flag=True, default=False,
-              help="Print one JSON object instead of text.")
+@click.option("--sigma", type=float, help="Predictive scale, e.g. a plain regressor's "
+              f"validation RMSE (default: from --features, else {DEFAULT_SIGMA_FRACTION} x range).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def theory_gap(samples_file, column, features_file, target, drop, value_range, sigma,
                as_json) -> None:
     """Will a classification loss help? Imbalance, gap, excess MSE, recommended classes, and
@@ -666,45 +630,15 @@ def theory_gap(samples_file, column, features_file, target, drop, value_range, s
       clsreg theory gap --features train.csv --target price --drop id
       clsreg theory gap --samples train.csv --column age --range 0 100 --sigma 8 --json
     """
-    import json
+    from clsreg.analysis.theory_gap import format_report
+    from clsreg.realdata.theory_gap import gap_on_files
 
-    from clsreg.analysis.theory_gap import (
-        format_report,
-        gap_report,
-        read_target_column,
-        robust_range,
-    )
-
-    target = target or column
     if samples_file is None and features_file is None:
-        raise click.UsageError("give --samples FILE --column COL, or --features FILE "
-                               "--target COL")
-    if target is None:
+        raise click.UsageError("give --samples FILE --column COL, or --features FILE --target COL")
+    if (target := target or column) is None:
         raise click.UsageError("name the target: --column COL (or --target COL)")
-    table = None
-    if features_file is not None:
-        from clsreg.realdata.datasets import load_csv
-
-        table = load_csv(features_file, target, drop=drop)
-    values = (read_target_column(samples_file, column or target) if samples_file is not None
-              else table.target)
-    rule = None
-    if table is not None and sigma is None:
-        from clsreg.realdata.cv_sigma import CV_FOLDS, cross_validated_sigma
-
-        span = tuple(value_range) if value_range else robust_range(values)
-        sigma = cross_validated_sigma(table, span)
-        rule = (f"RMSE of {CV_FOLDS}-fold cross-validated gradient boosting on "
-                f"{features_file.name}, targets in range")
-    report = gap_report(values, tuple(value_range) if value_range else None, sigma,
-                        sigma_source=rule)
-    source = features_file or samples_file
-    hint = (f"clsreg realdata run --csv {source} --target {target}"
-            + (f" --drop {drop}" if drop else "") + " --seeds 10 --out runs/measured")
-    if as_json:
-        click.echo(json.dumps({**report.as_json_dict(), "measure": hint}))
-    else:
-        click.echo(format_report(report, hint))
+    click.echo(format_report(*gap_on_files(samples_file, column, features_file, target, drop,
+                                           value_range, sigma), as_json=as_json))
 
 
 def main() -> None:

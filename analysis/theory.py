@@ -700,3 +700,9 @@ def write_bound_grid(rows: list[BoundGridRow], path: str | Path) -> Path:
     with atomic_path(path) as temporary:
         frame.to_csv(temporary, index=False, float_format="%.10g")
     return Path(path)
+
+
+def format_bound_summary(rows: list[BoundGridRow], path: str | Path) -> str:
+    """One line: at how many grid points bound (4) holds, the smallest slack, the CSV."""
+    return (f"bound (4) holds at {sum(r.bound.holds for r in rows)} of {len(rows)} grid "
+            f"points; smallest slack {min(r.bound.slack for r in rows):.4g} nats -> {path}")

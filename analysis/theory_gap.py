@@ -15,8 +15,7 @@ on the range, Gaussian predictive scale σ):
 * the predicted relative change of balanced MSE, ``−captured·excess / (σ² + excess)`` (the
   class head removes at most the captured part of the excess from the plain regressor's
   ``σ² + excess``), mapped through a *calibration* — the measured outcomes of real tables
-  (``analysis/data/gap_calibration.csv``, which also holds the 1D points, rebuilt by
-  ``docs/theory/build_calibration.py``) — to an interval and a three-way verdict.
+  (:mod:`analysis.theory_calibration`) — to an interval and a three-way verdict.
 
 Range and σ are chosen robustly: by default the range is the central 99% of the targets
 (0.5% and 99.5% quantiles; one outlier cannot stretch it, and the targets outside it are
@@ -42,6 +41,7 @@ from clsreg.analysis.theory import (
     density_from_samples,
     excess_mse,
 )
+from clsreg.analysis.theory_calibration import VERDICTS, Calibration, load_calibration
 from clsreg.analysis.vocabulary import BINNINGS, DEFAULT_SIGMA_FRACTION
 
 CANDIDATE_CLASSES = (2, 4, 8, 16, 32, 64, 128, 256)
@@ -55,98 +55,6 @@ SIGMA_FRACTION_LIMITS = (1e-3, 1e3)
 TARGET_CAPTURE = 0.9
 # The default range: the central 99% of the targets.
 ROBUST_QUANTILES = (0.005, 0.995)
-CALIBRATION_FILE = Path(__file__).parent / "data" / "gap_calibration.csv"
-CALIBRATION_COLUMNS = ("source", "name", "predicted_change", "measured_change", "ci_low",
-                       "ci_high", "p_seed", "n_seeds")
-# The verdict is for real tables: it is fitted to the real calibration points (tables and the
-# diamonds imbalance series). The 1D points are in the same file and fitted apart: their
-# gains come from the 1D recipe's regularization asymmetry and do not transfer
-# (docs/theory.md, "Calibration and validation").
-VERDICT_SOURCES = ("table", "series")
-# The calibrated interval's level (a prediction interval for one new table).
-INTERVAL_LEVEL = 0.9
-VERDICTS = ("likely to help", "unlikely to matter", "uncertain")
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Measured relative change against the predicted one over the calibration set.
-
-    ``measured ≈ intercept + slope · predicted`` (least squares, every point one benchmark
-    configuration, equal weight); a new prediction gets the ordinary-least-squares
-    prediction interval at :data:`INTERVAL_LEVEL`. ``detectable`` is the median half-width
-    of the calibration points' measured 95% CIs: the smallest change their runs resolve,
-    below which a change does not matter for the verdict.
-    """
-
-    intercept: float
-    slope: float
-    slope_low: float
-    slope_high: float
-    residual_sd: float
-    num_points: int
-    predicted_mean: float
-    predicted_ss: float
-    detectable: float
-    r_squared: float
-
-    @classmethod
-    def fit(cls, rows: list[dict]) -> Calibration:
-        from scipy import stats
-
-        x = np.array([float(r["predicted_change"]) for r in rows])
-        y = np.array([float(r["measured_change"]) for r in rows])
-        half = np.array([(float(r["ci_high"]) - float(r["ci_low"])) / 2 for r in rows])
-        if x.size < 4 or np.ptp(x) == 0:
-            raise InputError(f"a calibration needs at least 4 points with different "
-                             f"predictions, got {x.size}")
-        fit = stats.linregress(x, y)
-        residual = y - (fit.intercept + fit.slope * x)
-        sd = float(np.sqrt(np.sum(residual ** 2) / (x.size - 2)))
-        t = stats.t.ppf(0.975, x.size - 2)
-        return cls(intercept=float(fit.intercept), slope=float(fit.slope),
-                   slope_low=float(fit.slope - t * fit.stderr),
-                   slope_high=float(fit.slope + t * fit.stderr), residual_sd=sd,
-                   num_points=int(x.size), predicted_mean=float(x.mean()),
-                   predicted_ss=float(np.sum((x - x.mean()) ** 2)),
-                   detectable=float(np.median(half[np.isfinite(half)])),
-                   r_squared=float(fit.rvalue ** 2))
-
-    def interval(self, predicted: float) -> tuple[float, float, float]:
-        """The calibrated change for ``predicted``, and its prediction interval."""
-        from scipy import stats
-
-        center = self.intercept + self.slope * predicted
-        spread = self.residual_sd * math.sqrt(
-            1.0 + 1.0 / self.num_points
-            + (predicted - self.predicted_mean) ** 2 / self.predicted_ss)
-        t = stats.t.ppf(0.5 + INTERVAL_LEVEL / 2, self.num_points - 2)
-        return center, center - t * spread, center + t * spread
-
-    def verdict(self, predicted: float) -> tuple[str, str]:
-        """(verdict, why): helps if the whole interval is below 0; does not matter if it lies
-        within ± the detectable change; uncertain otherwise."""
-        center, low, high = self.interval(predicted)
-        span = (f"calibrated change {100 * center:+.1f}% "
-                f"[{100 * low:+.1f}, {100 * high:+.1f}] ({100 * INTERVAL_LEVEL:.0f}% "
-                f"prediction interval)")
-        if high < 0:
-            return VERDICTS[0], span + " is below 0"
-        if -self.detectable <= low and high <= self.detectable:
-            return VERDICTS[1], (span + f" lies within ±{100 * self.detectable:.1f}%, the "
-                                 "smallest change the calibration runs resolve")
-        return VERDICTS[2], span + " spans both a gain and no gain"
-
-
-def load_calibration(path: Path = CALIBRATION_FILE,
-                     sources: tuple[str, ...] = VERDICT_SOURCES) -> Calibration:
-    """The calibration fitted to the stored calibration points of ``sources``."""
-    table = read_csv_file(path, "calibration file")
-    missing = {"role", *CALIBRATION_COLUMNS} - set(table.columns)
-    if missing:
-        raise InputError(f"{path} lacks columns {', '.join(sorted(missing))}")
-    chosen = table[(table["role"] == "calibration") & table["source"].isin(sources)]
-    return Calibration.fit(chosen.to_dict("records"))
 
 
 def predicted_change(excess: float, sigma: float, captured: float) -> float:
@@ -338,9 +246,16 @@ def gap_report(
                      candidates=candidates)
 
 
-def format_report(report: GapReport, measure_hint: str | None = None) -> str:
-    """A short human-readable summary with the candidate table (and how to measure)."""
+def format_report(report: GapReport, measure_hint: str | None = None,
+                  as_json: bool = False) -> str:
+    """A short human-readable summary with the candidate table (and how to measure), or
+    with ``as_json`` one JSON object (the hint under ``measure``)."""
+    import json
+
     from tabulate import tabulate
+
+    if as_json:
+        return json.dumps({**report.as_json_dict(), "measure": measure_hint})
 
     outside = (f"; {report.n_outside} targets outside the range left out"
                if report.n_outside else "")

@@ -66,8 +66,7 @@ def draw_theory(out_dir: Path, store_dir: Path | None = None) -> Drawn:
     sensitivity (functions 0-2); with a 1D store, also predicted against measured (the
     store is read first, so a bad one fails before any figure is drawn)."""
     from clsreg.paper_figures.theory_sigma_sensitivity import plot_sigma_sensitivity
-    from clsreg.simulate.theory_check import store_pairs
-    from clsreg.simulate.theory_link import sigma_sensitivity
+    from clsreg.simulate.theory_link import sigma_sensitivity, store_pairs
 
     names, results = THEORY, Results()
     if store_dir is not None:

@@ -17,7 +17,7 @@ WHAT = {"excess": "reg's excess MSE under imbalance", "gain": "MSE(reg) − MSE(
 def checks(results: Results) -> list:
     """The theory check of both targets (the excess one only where the store measures it)."""
     from clsreg.analysis.errors import InputError
-    from clsreg.simulate.theory_check import run_check
+    from clsreg.simulate.theory_link import run_check
 
     found = []
     for target in ("excess", "gain"):
@@ -30,7 +30,7 @@ def checks(results: Results) -> list:
 
 
 def build(results: Results) -> Table:
-    from clsreg.simulate.theory_check import ci_text, number_text
+    from clsreg.simulate.theory_link import ci_text, number_text
 
     rows = []
     for result in checks(results):

@@ -15,8 +15,8 @@ LABELS = {"excess": ("predicted excess_mse", "measured MSE(reg, imbalanced) − 
 
 
 def plot_predicted_vs_measured(checks: list, path: Path) -> list[Path]:
-    """One panel per :class:`simulate.theory_check.TheoryCheck`."""
-    from clsreg.simulate.theory_check import DEFAULT_PREDICTOR, POOLED
+    """One panel per :class:`simulate.theory_link.TheoryCheck`."""
+    from clsreg.simulate.theory_link import DEFAULT_PREDICTOR, POOLED
 
     figure, axes = plt.subplots(1, len(checks), figsize=(5 * len(checks), 4), squeeze=False)
     for axis, check in zip(axes[0], checks, strict=True):

@@ -1,6 +1,8 @@
-"""The calibration of ``clsreg theory gap``'s verdict, and its validation on other tables.
+"""The points that calibrate ``clsreg theory gap``'s verdict and validate it, from stores.
 
-Every point is one benchmark configuration with a theory prediction and a measured outcome:
+This module joins the theory to real-data (and the paper's 1D) stores; the fits, outcomes,
+scores and the calibration file are :mod:`analysis.theory_calibration`'s. Every point is one
+benchmark configuration with a theory prediction and a measured outcome:
 
 * 1D (calibration): the paper grid's clean and noisy settings × 4 samplings, reg+cls at
   C = 16 uniform bins against reg (10 functions × 5 seeds, paired); predicted change the mean
@@ -12,8 +14,7 @@ Every point is one benchmark configuration with a theory prediction and a measur
   predicted change from ``theory gap`` on the training targets exactly as a user runs it
   (central-99% range, σ from 5-fold cross-validated gradient boosting on the training rows).
 
-The seed-level paired t-test, Holm-adjusted within each role, decides whether a point's
-outcome is a significant help, a significant hurt or neither.
+:func:`build` gives every point its outcome (:func:`analysis.theory_calibration.finish`).
 """
 
 from __future__ import annotations
@@ -24,19 +25,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from clsreg.analysis.stats import holm
-from clsreg.analysis.theory_gap import (
-    VERDICT_SOURCES,
-    VERDICTS,
-    Calibration,
-    gap_report,
-    robust_range,
-)
+from clsreg.analysis.theory_calibration import finish
+from clsreg.analysis.theory_gap import gap_report, robust_range
+from clsreg.analysis.vocabulary import P_SEED
 from clsreg.realdata.cv_sigma import cross_validated_sigma
 from clsreg.realdata.datasets import Table
-from clsreg.realdata.experiment import Prepared, make_config, prepare, run
 from clsreg.realdata.imbalance import prepare_series, run_series
 from clsreg.realdata.report import ExperimentRuns, compare_shot, load_runs
+from clsreg.realdata.sources import make_config, run
+from clsreg.realdata.tables import Prepared, load_table, prepare, table_part
 
 CALIBRATION_TABLES = ("hotel_rates", "cps1988", "computers", "txhousing", "tenmilerace",
                       "gapminder", "deliveries", "wage")
@@ -46,7 +43,6 @@ SERIES_DATASET = "diamonds"
 SERIES_EPOCHS = 60
 SEEDS = 10
 ONE_D_CLASSES = 16
-ALPHA = 0.05
 
 
 def _training_table(table: Table, rows: np.ndarray) -> Table:
@@ -73,7 +69,7 @@ def measured_change(runs: ExperimentRuns) -> dict:
     overall MSE cell)."""
     row = compare_shot(runs, np.ones(runs.target.size, bool), "mse")
     return {"measured_change": float(row["rel_change"]), "ci_low": float(row["ci_low"]),
-            "ci_high": float(row["ci_high"]), "p_seed": float(row["p_seed_t"]),
+            "ci_high": float(row["ci_high"]), "p_seed": float(row[P_SEED]),
             "n_seeds": int(row["n_seeds"])}
 
 
@@ -83,9 +79,9 @@ def table_points(names: tuple[str, ...], role: str, runs_dir: Path, seeds: int =
     points = []
     for name in names:
         config = make_config(dataset=name, binning=binning)
-        table = config.source.load()
+        table = load_table(config)
         prepared = prepare(config, table)
-        run(prepared, seeds, runs_dir / name, progress=progress)
+        run(config, runs_dir / name, seeds, progress=progress, parts=[table_part(prepared)])
         points.append({"role": role, "source": "table", "name": name,
                        **predict_table(prepared, table),
                        **measured_change(load_runs(runs_dir / name)[0])})
@@ -96,14 +92,15 @@ def series_points(runs_dir: Path, seeds: int = SEEDS, progress: bool = True,
                   binning: str = "uniform") -> list[dict]:
     """The diamonds imbalance series (uniform … severe), each step one calibration point."""
     config = make_config(dataset=SERIES_DATASET, epochs=SERIES_EPOCHS, binning=binning)
-    table = config.source.load()
+    table = load_table(config)
     steps = prepare_series(config)
     out = runs_dir / f"{SERIES_DATASET}_series"
     run_series(steps, seeds, out, progress=progress)
     runs = {r.config["sampling"]: r for r in load_runs(out)}
     return [{"role": "calibration", "source": "series",
-             "name": f"{SERIES_DATASET}/{step.config.sampling}",
-             **predict_table(step, table), **measured_change(runs[step.config.sampling])}
+             "name": f"{SERIES_DATASET}/{step.config.options['sampling']}",
+             **predict_table(step, table),
+             **measured_change(runs[step.config.options["sampling"]])}
             for step in steps]
 
 
@@ -112,7 +109,7 @@ def one_d_points(store_dir: Path, num_classes: int = ONE_D_CLASSES,
     """The paper grid's clean and noisy cells at ``num_classes`` uniform bins."""
     from clsreg.analysis.vocabulary import LABEL_SHIFT_SETTINGS, SAMPLINGS
     from clsreg.simulate.report import stat_row
-    from clsreg.simulate.theory_check import (
+    from clsreg.simulate.theory_link import (
         attach_predictions,
         store_pairs,
         theory_records,
@@ -148,24 +145,6 @@ def one_d_points(store_dir: Path, num_classes: int = ONE_D_CLASSES,
     return points
 
 
-def outcome(row: dict) -> str:
-    """help / hurt / none: the sign of a change whose Holm-adjusted seed-level p < 0.05."""
-    if not row["p_seed_holm"] < ALPHA:
-        return "none"
-    return "help" if row["measured_change"] < 0 else "hurt"
-
-
-def finish(points: list[dict]) -> pd.DataFrame:
-    """Holm within each role, the outcome of every point."""
-    frame = pd.DataFrame(points)
-    frame["p_seed_holm"] = np.nan
-    for role in frame["role"].unique():
-        index = frame["role"] == role
-        frame.loc[index, "p_seed_holm"] = holm(frame.loc[index, "p_seed"].to_numpy())
-    frame["outcome"] = [outcome(r) for r in frame.to_dict("records")]
-    return frame
-
-
 def build(runs_dir: Path, sim_store: Path, seeds: int = SEEDS, workers: int = 1,
           progress: bool = True, binning: str = "uniform") -> pd.DataFrame:
     """Every calibration and validation point (training what is not in ``runs_dir``).
@@ -180,57 +159,3 @@ def build(runs_dir: Path, sim_store: Path, seeds: int = SEEDS, workers: int = 1,
     points += series_points(runs_dir, seeds, progress, binning)
     points += table_points(VALIDATION_TABLES, "validation", runs_dir, seeds, progress, binning)
     return finish(points)
-
-
-FITS = {"real (theory gap's verdict)": VERDICT_SOURCES, "1d": ("1d",),
-        "pooled (1d + real)": ("1d", *VERDICT_SOURCES)}
-
-
-def evaluate(frame: pd.DataFrame) -> tuple[dict[str, Calibration], pd.DataFrame, dict]:
-    """Fit each of :data:`FITS` on its calibration points; give every point the calibrated
-    interval and verdict of the real fit (``theory gap``'s), and of the pooled fit for
-    comparison; score both on each role's real points: precision and recall of "likely to
-    help" for a significant help, and how often "unlikely to matter" had no significant
-    change."""
-    calibration = frame[frame["role"] == "calibration"]
-    fits = {name: Calibration.fit(calibration[calibration["source"].isin(sources)]
-                                  .to_dict("records")) for name, sources in FITS.items()
-            if calibration["source"].isin(sources).sum() >= 4
-            and not (name.startswith("pooled") and not (calibration["source"] == "1d").any())}
-    scored = frame.copy()
-    scores = {}
-    for label, fit in (("real", fits["real (theory gap's verdict)"]),
-                       ("pooled", fits.get("pooled (1d + real)"))):
-        if fit is None:
-            continue
-        intervals = [fit.interval(p) for p in scored["predicted_change"]]
-        scored[f"calibrated_{label}"] = [i[0] for i in intervals]
-        scored[f"low_{label}"] = [i[1] for i in intervals]
-        scored[f"high_{label}"] = [i[2] for i in intervals]
-        scored[f"verdict_{label}"] = [fit.verdict(p)[0] for p in scored["predicted_change"]]
-        for role in ("calibration", "validation"):
-            part = scored[(scored["role"] == role) & scored["source"].isin(VERDICT_SOURCES)]
-            scores[f"{role} tables, {label} fit"] = verdict_scores(part, f"verdict_{label}")
-    return fits, scored, scores
-
-
-def verdict_scores(part: pd.DataFrame, column: str) -> dict:
-    """How a verdict column agrees with the measured outcomes of ``part``."""
-    says_help = part[column] == VERDICTS[0]
-    says_null = part[column] == VERDICTS[1]
-    helped = part["outcome"] == "help"
-    return {
-        "points": int(len(part)), "helped": int(helped.sum()),
-        "hurt": int((part["outcome"] == "hurt").sum()),
-        "says_help": int(says_help.sum()), "says_null": int(says_null.sum()),
-        "says_uncertain": int((part[column] == VERDICTS[2]).sum()),
-        "precision_help": (float((says_help & helped).sum() / says_help.sum())
-                           if says_help.any() else math.nan),
-        "recall_help": (float((says_help & helped).sum() / helped.sum())
-                        if helped.any() else math.nan),
-        "null_correct": (float((says_null & (part["outcome"] == "none")).sum()
-                               / says_null.sum()) if says_null.any() else math.nan),
-        "spearman": (float(part[["predicted_change", "measured_change"]]
-                           .corr(method="spearman").iloc[0, 1]) if len(part) > 2
-                     else math.nan),
-    }

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
-from clsreg.analysis.theory_gap import VERDICTS
-from clsreg.realdata.calibration import evaluate, finish, table_points
+from clsreg.analysis.theory_calibration import (
+    CALIBRATION_FILE,
+    VERDICTS,
+    evaluate,
+    finish,
+    format_calibration_report,
+    write_points,
+)
+from clsreg.realdata.calibration import table_points
 from clsreg.realdata.report import load_runs
+from scipy import stats
 
 
 def test_a_table_point_pairs_a_prediction_with_its_measured_change(tmp_path):
@@ -20,6 +30,10 @@ def test_a_table_point_pairs_a_prediction_with_its_measured_change(tmp_path):
     mse = {m: np.mean((runs.prediction[m] - runs.target) ** 2) for m in runs.prediction}
     assert point["measured_change"] == pytest.approx(mse["regcls"] / mse["reg"] - 1, rel=1e-9)
     assert point["ci_low"] < point["measured_change"] < point["ci_high"]
+    # The p-value is the paired t-test of the per-seed test MSEs (the report's seed column).
+    per_seed = {m: np.mean((runs.prediction[m] - runs.target) ** 2, axis=1) for m in mse}
+    expected = stats.ttest_rel(per_seed["regcls"], per_seed["reg"]).pvalue
+    assert point["p_seed"] == pytest.approx(expected, rel=1e-9)
 
 
 def _points() -> list[dict]:
@@ -66,3 +80,20 @@ def test_outcomes_fits_and_scores_on_synthetic_points():
     assert validation["recall_help"] == pytest.approx(1.0)
     assert validation["null_correct"] == pytest.approx(1.0)
     assert isinstance(scored, pd.DataFrame) and "verdict_pooled" in scored
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "theory"
+
+
+@pytest.mark.parametrize("points,report", [
+    (CALIBRATION_FILE, DOCS / "calibration_report.md"),
+    (DOCS / "calibration_equal_bins.csv", DOCS / "calibration_report_equal_bins.md"),
+])
+def test_the_committed_points_rebuild_their_file_and_their_report(tmp_path, points, report):
+    # build_calibration.py writes the points and the report with exactly these functions.
+    frame = pd.read_csv(points)
+    written = write_points(frame, tmp_path / "points.csv")
+    assert written.read_bytes() == points.read_bytes()
+    text = format_calibration_report(*evaluate(frame))
+    assert text == report.read_text()
+    assert text.count("\n| validation |") == (frame["role"] == "validation").sum()

@@ -13,16 +13,16 @@ from clsreg.analysis.store import Record, ResultsStore
 from clsreg.analysis.theory import excess_mse
 from clsreg.cli import cli
 from clsreg.simulate.data import DATA_SEEDS, MODEL_SEEDS
-from clsreg.simulate.theory_check import (
+from clsreg.simulate.theory_link import (
     POOLED,
     attach_predictions,
     measured_excess,
     measured_pairs,
     run_check,
+    target_model,
     theory_records,
     uniform_rmse,
 )
-from clsreg.simulate.theory_link import target_model
 
 SAMPLINGS = ("mild", "moderate", "severe")
 FUNCTIONS = (0, 1, 2)

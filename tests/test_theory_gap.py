@@ -10,18 +10,18 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from clsreg.analysis.binning import empty_bin_share, imbalance_ratio
-from clsreg.analysis.theory_gap import (
+from clsreg.analysis.theory_calibration import (
     CALIBRATION_FILE,
     VERDICT_SOURCES,
     VERDICTS,
     Calibration,
-    gap_report,
     load_calibration,
-    predicted_change,
 )
+from clsreg.analysis.theory_gap import gap_report, predicted_change
 from clsreg.cli import cli
 from clsreg.realdata.cv_sigma import cross_validated_sigma
 from clsreg.realdata.datasets import table_from_frame
+from clsreg.realdata.theory_gap import gap_on_files
 
 
 def test_imbalance_ratio_counts_only_non_empty_bins():
@@ -141,6 +141,23 @@ def test_gap_command_with_features(tmp_path):
     assert report["measure"].startswith(f"clsreg realdata run --csv {path} --target y")
     text = CliRunner().invoke(cli, ["theory", "gap", "--features", str(path), "--target", "y"])
     assert "verdict:" in text.output and "measure it for real:" in text.output
+
+
+def test_gap_on_files_reads_the_targets_and_names_the_measuring_command(tmp_path):
+    frame = _linear_table(2000)
+    path = tmp_path / "train.csv"
+    frame.to_csv(path, index=False)
+    report, hint = gap_on_files(path, "y", None, "y", sigma=0.5)
+    direct = gap_report(pd.read_csv(path)["y"].to_numpy(), sigma=0.5)
+    assert (report.n, report.excess_mse, report.sigma_source) == (direct.n, direct.excess_mse,
+                                                                  "given")
+    assert hint == f"clsreg realdata run --csv {path} --target y --seeds 10 --out runs/measured"
+    # From the features, σ is the cross-validated model's RMSE over the targets in range.
+    report, hint = gap_on_files(None, None, path, "y", drop="group", value_range=(-10.0, 10.0))
+    table = table_from_frame(pd.read_csv(path), "y", "train.csv", drop="group")
+    assert report.sigma == pytest.approx(cross_validated_sigma(table, (-10.0, 10.0)))
+    assert report.range == (-10.0, 10.0) and "cross-validated" in report.sigma_source
+    assert hint.endswith("--target y --drop group --seeds 10 --out runs/measured")
 
 
 @pytest.mark.parametrize("args,message", [

@@ -17,6 +17,7 @@ from clsreg.analysis.theory import (
     density_from_callable,
     density_from_samples,
     excess_mse,
+    format_bound_summary,
     gap,
     gaussian_density,
     log_diff_ndtr,
@@ -201,6 +202,10 @@ def test_bound_four_holds_on_grid_with_consistent_slack():
         assert bound.slack == pytest.approx(bound.l_imb_ce - bound.mean_within, abs=1e-9)
         if row.num_classes == 1:
             assert bound.l_bal_ce == 0.0 and row.captured_fraction == 0.0
+    smallest = min(r.bound.slack for r in rows)
+    assert format_bound_summary(rows, "grid.csv") == (
+        f"bound (4) holds at 54 of 54 grid points; smallest slack {smallest:.4g} nats "
+        "-> grid.csv")
 
 
 def test_invalid_inputs_raise_input_error():
