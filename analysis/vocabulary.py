@@ -47,6 +47,10 @@ REAL_KIND = "realdata"
 # The theory's default predictive scale σ as a fraction of the target range: the median
 # relative test RMSE of the protocol's plain MLP on clean uniform data (docs/theory.md).
 DEFAULT_SIGMA_FRACTION = 0.075
+# ``theory predict``'s grids (the protocol's every dataset, or a small slice) and what
+# ``theory check`` compares the predictions with (reg's excess MSE, or a method's gain).
+THEORY_PRESETS = ("paper", "small")
+THEORY_TARGETS = ("excess", "gain")
 
 # Report columns shared by the 1D and real-data reports. ``p_seed``: the paired t-test over
 # the per-seed metrics (the seed is the replicate), ``p_seed_holm`` its Holm adjustment.

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from clsreg.analysis.errors import InputError
 from clsreg.analysis.vocabulary import DEFAULT_METHODS
+from clsreg.core.device import resolve_device
+from clsreg.core.methods import parse_methods
 
 from . import sources
 from .pipeline import RealConfig
@@ -61,11 +63,14 @@ SERIES_EPOCHS = 60
 
 
 def series(out_dir: str | Path, dataset: str | None = None, train_size: int | None = None,
-           methods: tuple[str, ...] = DEFAULT_METHODS, device: str = "auto",
+           methods: str | tuple[str, ...] | None = None, device: str = "auto",
            progress: bool = True, seeds: int | None = None,
            **given) -> dict[str, dict[str, int]]:
     """``clsreg realdata series``: the series of ``dataset`` (default diamonds, 10 seeds,
-    60 epochs, 3000 training rows; otherwise the table's defaults) trained into ``out_dir``."""
+    60 epochs, 3000 training rows; otherwise the table's defaults) trained into ``out_dir``;
+    ``methods`` may be a comma-separated string (``--methods``)."""
+    methods = parse_methods(methods if methods is not None else DEFAULT_METHODS)
+    resolve_device(device)
     epochs = given.pop("epochs", None) or SERIES_EPOCHS
     config = sources.make_config(dataset or SERIES_DATASET, epochs=epochs, **given)
     steps = prepare_series(config, train_size or DEFAULT_TRAIN_SIZE)

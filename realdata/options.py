@@ -8,8 +8,12 @@ library refuses an option the chosen source does not accept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+import click
+from clsreg.analysis.validate import POSITIVE, FiniteFloatRange
 from clsreg.analysis.vocabulary import BINNINGS
 
 # Settings every source takes: the training recipe, the class head, the regression loss.
@@ -73,3 +77,30 @@ def flag_of(name: str) -> str:
     option = OPTIONS.get(name)
     return "--" + (option.flag if option is not None and option.flag
                    else name.replace("_", "-"))
+
+
+def click_options(*names: str) -> Callable:
+    """The command line's options for the settings ``names`` of :data:`OPTIONS`, as one
+    decorator: every default is None (the source's applies), and the library refuses a
+    setting the chosen source does not accept."""
+
+    def click_type(option):
+        return {"choice": lambda: click.Choice(option.choices),
+                "file": lambda: click.Path(dir_okay=False, path_type=Path),
+                "folder": lambda: click.Path(path_type=Path),
+                "int": lambda: click.IntRange(min=option.minimum), "positive": lambda: POSITIVE,
+                "float": lambda: FiniteFloatRange(min=option.minimum)}.get(option.kind,
+                                                                             lambda: str)()
+
+    def decorate(command):
+        for name in reversed(names):
+            option, flag = OPTIONS[name], flag_of(name)
+            if option.kind == "flag":
+                command = click.option(f"{flag}/--no-{flag[2:]}", name, default=None,
+                                       help=option.help)(command)
+            else:
+                shown = " [default: per source]" if option.kind in NUMBER_KINDS else ""
+                command = click.option(flag, name, type=click_type(option), default=None,
+                                       help=option.help + shown)(command)
+        return command
+    return decorate

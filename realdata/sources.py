@@ -18,6 +18,9 @@ from typing import Any
 
 from clsreg.analysis.errors import ConfigError, InputError
 from clsreg.analysis.vocabulary import DEFAULT_METHODS
+from clsreg.core.device import resolve_device
+from clsreg.core.loop import launched_ranks
+from clsreg.core.methods import parse_methods
 from clsreg.core.recipe import TrainRecipe
 
 from . import benchmarks, tables
@@ -192,6 +195,26 @@ def run(config: RealConfig, out_dir: str | Path, seeds: int | None = None,
                      seeds or defaults["seeds"], out_dir, methods, device,
                      defaults["workers"] if workers is None else workers,
                      threads or defaults["threads"], progress)
+
+
+def run_named(dataset: str | None, out_dir: str | Path, methods: str | None = None,
+              device: str = "auto", notify: Callable[[str], None] = print,
+              **given: Any) -> str | None:
+    """``clsreg realdata run``: check the methods and device, build the config from the
+    given settings, tell ``notify`` what is worth a look, train; returns the summary line
+    (None on the non-main ranks of a torchrun launch)."""
+    chosen = parse_methods(methods if methods is not None else DEFAULT_METHODS)
+    resolve_device(device)
+    config = make_config(dataset, **given)
+    parts = parts_of(config)
+    for note in (n for part in parts for n in part.notes):
+        notify(note)
+    counts = run(config, out_dir, given.get("seeds"), chosen, device, given.get("workers"),
+                 parts=parts)
+    if not launched_ranks().main:
+        return None
+    return (f"{parts[0].dataset}: {counts['trained']} runs trained, {counts['skipped']} "
+            f"already stored -> {out_dir}; next: clsreg realdata report {out_dir}")
 
 
 def make_fixture(dataset: str, out_dir: str | Path, image_size: int | None = None,

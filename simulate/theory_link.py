@@ -76,6 +76,8 @@ from clsreg.analysis.vocabulary import (
     SAMPLINGS,
     SETTINGS,
     SIM_KIND,
+    THEORY_PRESETS,
+    THEORY_TARGETS,
 )
 from clsreg.simulate import data as protocol
 from clsreg.simulate.grid import RECIPE_DEFAULTS, sim_identity
@@ -95,6 +97,7 @@ PRESETS = {
               "functions": (0, 1), "seeds": (0,), "class_counts": (4, 64),
               "binnings": BINNINGS},
 }
+assert tuple(PRESETS) == THEORY_PRESETS
 
 
 @dataclass(frozen=True)
@@ -352,7 +355,7 @@ def predictions_for_pairs(
 
 
 # ----------------------------------------------------------------------------- the check
-TARGETS = ("excess", "gain")
+TARGETS = THEORY_TARGETS
 POOLED = "clean+noisy"
 # The training recipe beyond data and seeds: runs of one regime are compared with each other.
 REGIME_KEYS = ("hidden", "optimizer", "lr", "weight_decay", "decay_scaling", "epochs",
