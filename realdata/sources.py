@@ -131,7 +131,6 @@ SOURCES: dict[str, Source] = {
                   tables.table_parts),
     **{source.name: source for source in BENCHMARKS},
 }
-FIXTURES = tuple(name for name, source in SOURCES.items() if source.fixture is not None)
 
 
 def get_source(name: str | None, csv: str | Path | None = None) -> Source:
@@ -142,7 +141,7 @@ def get_source(name: str | None, csv: str | Path | None = None) -> Source:
         return SOURCES["csv"]
     if name not in SOURCES or name == "csv":
         tables_ = ", ".join(RDATASETS)
-        benchmarks_ = ", ".join(source.name for source in BENCHMARKS)
+        benchmarks_ = ", ".join(n for n in SOURCES if n not in RDATASETS and n != "csv")
         raise InputError(f"unknown dataset {name!r}; choose a table ({tables_}), a benchmark "
                          f"({benchmarks_}), or pass --csv FILE --target COL")
     return SOURCES[name]
@@ -220,8 +219,9 @@ def run_named(dataset: str | None, out_dir: str | Path, methods: str | None = No
 def make_fixture(dataset: str, out_dir: str | Path, image_size: int | None = None,
                  seed: int = 0) -> Path:
     """Write the fixture of ``dataset`` into ``out_dir`` and return its data folder."""
-    if dataset not in FIXTURES:
-        raise ConfigError(f"no fixture for {dataset!r}; choose one of {', '.join(FIXTURES)}")
+    if dataset not in SOURCES or SOURCES[dataset].fixture is None:
+        fakes = ", ".join(n for n, source in SOURCES.items() if source.fixture is not None)
+        raise ConfigError(f"no fixture for {dataset!r}; choose one of {fakes}")
     return SOURCES[dataset].fixture(Path(out_dir), image_size, seed)
 
 

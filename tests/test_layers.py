@@ -67,3 +67,26 @@ def test_the_check_catches_an_upward_import():
     assert upward_imports("from clsreg.paper_figures import style\n", "realdata") == [
         "clsreg.paper_figures"]
     assert len(list(_modules())) > 30  # the walk sees the whole package
+
+
+def test_realdata_reaches_simulate_only_to_join_the_theory():
+    """The shared training core lives in core/; real data imports the 1D study only where
+    the theory's calibration joins real and 1D stores."""
+    pairs = {(path.name, name.split(".")[2])
+             for path in sorted((ROOT / "realdata").glob("*.py"))
+             for name in imported_modules(path.read_text(), "realdata")
+             if name.startswith("clsreg.simulate.")}
+    assert pairs == {("calibration.py", "report"), ("calibration.py", "theory_link")}
+
+
+def test_the_command_line_stays_thin():
+    """cli.py parses, calls and prints: under 600 lines, no pandas, and no literal list of
+    choices (every choice comes from a registry or the vocabulary)."""
+    source = (ROOT / "cli.py").read_text()
+    assert len(source.splitlines()) < 600
+    assert "pandas" not in {n.split(".")[0] for n in imported_modules(source, "cli")}
+    literal = [node.lineno for node in ast.walk(ast.parse(source))
+               if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "Choice"
+               and node.args and isinstance(node.args[0], (ast.List, ast.Tuple))
+               and all(isinstance(e, ast.Constant) for e in node.args[0].elts)]
+    assert not literal, f"literal choice lists in cli.py at lines {literal}"

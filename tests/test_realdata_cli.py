@@ -173,3 +173,31 @@ def test_the_imbalance_series_command_runs_and_reports(tmp_path):
     assert set(summary["sampling"]) == {"uniform", "mild", "moderate", "severe"}
     for sampling in ("uniform", "severe"):
         assert (out / f"errors_per_bin_{sampling}.png").stat().st_size > 0
+
+
+def test_a_new_source_is_one_registry_entry(tmp_path, monkeypatch):
+    """Registering a source is all the command line needs: it is listed, fakes its data,
+    trains and reports, with no name written anywhere else."""
+    from dataclasses import replace
+
+    from clsreg.realdata import sources
+
+    entry = replace(sources.SOURCES["fashion-rotation"], name="fashion-copy",
+                    summary="A registered copy of the rotation benchmark.")
+    monkeypatch.setitem(sources.SOURCES, entry.name, entry)
+    listed = invoke("realdata", "sources")
+    assert listed.exit_code == 0 and "fashion-copy\n  A registered copy" in listed.output
+    made = invoke("realdata", "make-fixture", "--dataset", "fashion-copy", "--out",
+                  tmp_path / "fx")
+    assert made.exit_code == 0, made.output
+    run = invoke("realdata", "run", "--dataset", "fashion-copy", "--data-dir", tmp_path / "fx",
+                 "--limit", 16, "--epochs", 1, "--seeds", 1, "--workers", 0,
+                 "--out", tmp_path / "out")
+    assert run.exit_code == 0 and "2 runs trained, 0 already stored" in run.output, run.output
+    with ResultsStore(tmp_path / "out", create=False) as store:
+        assert {r["config"]["dataset"] for r in store.records()} == {"fashion-copy"}
+    assert invoke("realdata", "report", tmp_path / "out").exit_code == 0
+    refused = invoke("realdata", "run", "--dataset", "fashion-copy", "--image-size", 32,
+                     "--out", tmp_path / "other")
+    assert refused.exit_code == 2 and "--image-size does not apply to fashion-copy" in \
+        refused.output
