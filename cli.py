@@ -62,8 +62,8 @@ _device_option = click.option("--device", default="auto", show_default=True, hel
 _methods_option = click.option(
     "--methods", default=None,
     help=f"Comma-separated methods to train (list them: clsreg methods); each is compared "
-         f"with {BASELINE_METHOD} [default: a --config file's methods, else "
-         f"{','.join(DEFAULT_METHODS)}].")
+         f"with {BASELINE_METHOD} [default: {','.join(DEFAULT_METHODS)}; simulate run: a "
+         f"--config file's methods first].")
 _protocol_option = click.option(
     "--protocol", type=click.Choice(PROTOCOLS), default=None,
     help=f"clsreg (our protocol: disjoint OOD intervals, N = {NUM_POINTS:,}) or released (the "
