@@ -41,10 +41,15 @@ def _user_file_mode() -> int:
 
 
 def check_outputs(paths: list[str | Path]) -> None:
-    """Refuse, before anything is written, outputs whose place is taken by a folder."""
+    """Refuse, before anything is written, outputs whose place is taken by a folder or by
+    something that is not a regular file (a device such as /dev/null, a pipe, a socket),
+    which an atomic rename would replace."""
     for path in map(Path, paths):
         if path.is_dir():
             raise RunError(f"cannot write {path}: a folder of that name is in the way")
+        if path.exists() and not path.is_file():
+            raise InputError(f"cannot write {path}: it is not a regular file (a device, pipe "
+                             "or socket); give the path of a file")
 
 
 def sweep_stale_temps(target: Path, max_age: float = STALE_TEMP_SECONDS) -> int:
@@ -64,9 +69,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it to ``path`` if the block succeeds.
 
     The result gets the user's normal file mode (umask), not the temp file's 0600. A folder
-    in the way or a refused write is one :class:`RunError` naming the file.
+    in the way or a refused write is one :class:`RunError` naming the file. A symlink is
+    followed: the file it points to is replaced and the link stays.
     """
-    target = Path(path)
+    target = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)
     check_outputs([target])
     sweep_stale_temps(target)
     try:

@@ -143,6 +143,8 @@ class ResultsStore:
     FILENAME = "results.sqlite"
 
     def __init__(self, directory: str | Path, create: bool = True):
+        # A symlinked store is followed: its target is read and written (and removed only if
+        # this run created it), and the link itself is never deleted.
         self.path = Path(directory) / self.FILENAME
         self.writable = create
         self._created: list[Path] = []
@@ -152,6 +154,8 @@ class ResultsStore:
         self._owns_file = False
         self._connection = None
         try:
+            if self.path.is_symlink():
+                self.path = Path(os.path.realpath(self.path))
             is_dir, exists = self.path.is_dir(), self.path.exists()
         except OSError as error:  # a name too long, a component that is a file, …
             raise InputError(f"cannot use {self.path}: {error.strerror}") from None

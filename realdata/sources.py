@@ -218,10 +218,15 @@ def run_named(dataset: str | None, out_dir: str | Path, methods: str | None = No
 
 def make_fixture(dataset: str, out_dir: str | Path, image_size: int | None = None,
                  seed: int = 0) -> Path:
-    """Write the fixture of ``dataset`` into ``out_dir`` and return its data folder."""
+    """Write the fixture of ``dataset`` into ``out_dir`` and return its data folder; a
+    folder that already holds anything (perhaps the real data) is refused, never written
+    over."""
     if dataset not in SOURCES or SOURCES[dataset].fixture is None:
         fakes = ", ".join(n for n, source in SOURCES.items() if source.fixture is not None)
         raise ConfigError(f"no fixture for {dataset!r}; choose one of {fakes}")
+    if Path(out_dir).is_dir() and any(Path(out_dir).iterdir()):
+        raise InputError(f"{out_dir} is not empty; make-fixture writes only into a new or "
+                         "empty folder (it would overwrite data files there)")
     return SOURCES[dataset].fixture(Path(out_dir), image_size, seed)
 
 

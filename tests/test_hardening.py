@@ -385,3 +385,55 @@ def test_two_sweeps_on_one_folder_train_every_model_exactly_once(tmp_path):
     assert len(keys) == len(set(keys)) == 8
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "trained 0 of 8 models" in again.stdout
+
+
+# --------------------------------------------------------------- 5b. nothing destroyed
+def test_an_output_that_is_not_a_regular_file_is_refused_and_kept(tmp_path):
+    """An atomic write renames over its target: a pipe (like /dev/null, a device) would be
+    replaced by a regular file, so it is refused and left as it was."""
+    import stat
+
+    pipe = tmp_path / "bound.csv"
+    os.mkfifo(pipe)
+    check(["theory", "bound", "--out", pipe], 2, "not a regular file")
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode)
+
+
+def test_a_symlinked_output_is_followed_and_the_link_kept(tmp_path):
+    from clsreg.analysis.files import write_text_atomic
+
+    real = tmp_path / "real.txt"
+    real.write_text("old")
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    write_text_atomic(link, "new")
+    assert link.is_symlink() and real.read_text() == "new"
+
+
+def test_make_fixture_refuses_a_folder_that_holds_data(tmp_path):
+    data = tmp_path / "imdb"
+    data.mkdir()
+    (data / "imdb_wiki.csv").write_text("age,path,split\n30,a.jpg,train\n")
+    check(["realdata", "make-fixture", "--dataset", "imdb-wiki-dir", "--out", data], 2,
+          "is not empty")
+    assert (data / "imdb_wiki.csv").read_text() == "age,path,split\n30,a.jpg,train\n"
+    assert sorted(p.name for p in data.iterdir()) == ["imdb_wiki.csv"]
+
+
+def test_a_symlinked_store_is_followed_and_never_deleted(tmp_path):
+    from clsreg.analysis.store import Record, ResultsStore
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    link = out / "results.sqlite"
+    link.symlink_to(elsewhere / "store.sqlite")  # dangling until a run writes
+    with pytest.raises(RuntimeError), ResultsStore(out):
+        raise RuntimeError("a run that fails before its first result")
+    assert link.is_symlink() and not (elsewhere / "store.sqlite").exists()
+    with ResultsStore(out) as store:
+        store.write([Record(key="k", kind="sim1d", config={}, seed=0, metrics={"mse": 1.0})])
+    assert link.is_symlink() and (elsewhere / "store.sqlite").stat().st_size > 0
+    with ResultsStore(out, create=False) as store:
+        assert [r["key"] for r in store.records()] == ["k"]
