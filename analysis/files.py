@@ -98,6 +98,18 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         temporary.write_text(text)
 
 
+def inside_folder(folder: str | Path, relative: str | Path, where: str) -> Path:
+    """``folder / relative`` if it stays inside ``folder`` once ``..`` and symlinks are
+    resolved; otherwise one InputError naming ``where`` (a data row may name only files of
+    its own data folder, never ``../secret.jpg``, an absolute path or a link out of it)."""
+    root = Path(os.path.realpath(folder))
+    path = Path(folder) / relative
+    resolved = Path(os.path.realpath(path))
+    if not resolved.is_relative_to(root):
+        raise InputError(f"{where}: {relative} lies outside the data folder {folder}")
+    return path
+
+
 def check_input_file(path: str | Path, what: str = "file") -> Path:
     """``path`` if it is a readable file; otherwise one clear InputError naming it."""
     path = Path(path)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from clsreg.analysis.errors import InputError
+from clsreg.analysis.files import inside_folder
 from PIL import Image, UnidentifiedImageError
 
 AGE_CSV = {"imdb-wiki-dir": "imdb_wiki.csv", "agedb-dir": "agedb.csv"}
@@ -120,7 +121,7 @@ def check_images_exist(path: Path, folder: Path, parsed: list[tuple[int, float, 
                        ) -> None:
     """Stop before training if any referenced image is absent; name the first one."""
     missing = [(line, relative) for line, _, relative, _ in parsed
-               if not (folder / relative).is_file()]
+               if not inside_folder(folder, relative, f"{path.name} line {line}").is_file()]
     if missing:
         line, relative = missing[0]
         more = f" ({len(missing) - 1} more missing)" if len(missing) > 1 else ""

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from clsreg.analysis.errors import InputError
+from clsreg.analysis.files import inside_folder
 
 ACTIVITIES = ("cereals", "coffee", "friedegg", "juice", "milk", "pancake", "salat", "sandwich",
               "scrambledegg", "tea")
@@ -112,6 +113,7 @@ def load_breakfast(data_dir: str | Path) -> list[Video]:
         raise InputError(f"{root}: no Breakfast feature files (*.txt) found")
     videos: list[Video] = []
     for path in paths:
+        inside_folder(root, path.relative_to(root), f"{root}")  # no link out of the folder
         if videos and videos[-1].name == path.stem:
             raise InputError(f"{path}: a second feature file for video {path.stem}")
         participant, activity = parse_name(path)

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 from clsreg.analysis.errors import InputError
+from clsreg.analysis.files import inside_folder
 from clsreg.realdata.agedir import (
     PIL_ERRORS,
     coin_flip,
@@ -102,7 +103,7 @@ def data_path(folder: Path, text: str, where: str) -> Path:
         raise InputError(f"{where}: empty path")
     if len(parts) < 2:
         raise InputError(f"{where}: path {text.strip()!r} should start with data/")
-    return folder.joinpath(*parts[1:])
+    return inside_folder(folder, PurePosixPath(*parts[1:]), where)
 
 
 def read_pairs(folder: Path, name: str, test: bool) -> DepthPairs:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from clsreg.analysis.errors import InputError
 from clsreg.cli import cli
 from clsreg.simulate.grid import grid_from_mapping
 from clsreg.simulate.sweep import run_sweep
@@ -437,3 +438,48 @@ def test_a_symlinked_store_is_followed_and_never_deleted(tmp_path):
     assert link.is_symlink() and (elsewhere / "store.sqlite").stat().st_size > 0
     with ResultsStore(out, create=False) as store:
         assert [r["key"] for r in store.records()] == ["k"]
+
+
+# --------------------------------------------------------------- 5c. nothing read outside
+def test_age_rows_naming_files_outside_the_data_folder_are_refused(tmp_path):
+    from clsreg.realdata.agedir import load_age_dataset, make_age_fixture
+
+    data = make_age_fixture(tmp_path / "imdb", "imdb-wiki-dir")
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes((next(data.rglob("*.jpg"))).read_bytes())  # a readable image outside
+    table = data / "imdb_wiki.csv"
+    original = table.read_text()
+    for row in ("30,../secret.jpg,train", f"30,{secret},train"):
+        table.write_text(original + row + "\n")
+        with pytest.raises(InputError, match="lies outside the data folder"):
+            load_age_dataset(data, "imdb-wiki-dir")
+    link = data / "link.jpg"
+    link.symlink_to(secret)
+    table.write_text(original + "30,link.jpg,train\n")
+    check(["realdata", "run", "--dataset", "imdb-wiki-dir", "--data-dir", data,
+           "--out", tmp_path / "out"], 2, "link.jpg lies outside the data folder")
+
+
+def test_nyud2_rows_cannot_climb_out_of_the_data_folder(tmp_path):
+    from clsreg.realdata.nyud2 import load_nyud2, make_nyud2_fixture
+
+    data = make_nyud2_fixture(tmp_path / "nyu")
+    pairs = data / "nyu2_train.csv"
+    rows = pairs.read_text().splitlines()
+    rows[0] = "data/../../../etc/passwd," + rows[0].split(",")[1]
+    pairs.write_text("\n".join(rows) + "\n")
+    with pytest.raises(InputError, match="lies outside the data folder"):
+        load_nyud2(data)
+
+
+def test_breakfast_feature_files_linked_out_of_the_folder_are_refused(tmp_path):
+    from clsreg.realdata.breakfast import load_breakfast, make_breakfast_fixture
+
+    data = make_breakfast_fixture(tmp_path / "bf")
+    outside = tmp_path / "private.txt"
+    outside.write_text("first line of a private file\n")
+    folder = next(p.parent for p in data.rglob("*.txt"))
+    (folder / "P99_cam01_P99_tea.txt").symlink_to(outside)
+    with pytest.raises(InputError, match="lies outside the data folder") as refused:
+        load_breakfast(data)
+    assert "private file" not in str(refused.value)
