@@ -98,6 +98,18 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         temporary.write_text(text)
 
 
+def file_digest(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes: what identifies data given by path (a path's content
+    can change between two runs)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def inside_folder(folder: str | Path, relative: str | Path, where: str) -> Path:
     """``folder / relative`` if it stays inside ``folder`` once ``..`` and symlinks are
     resolved; otherwise one InputError naming ``where`` (a data row may name only files of

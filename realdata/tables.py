@@ -30,6 +30,7 @@ from clsreg.analysis.binning import (
     uniform_edges,
 )
 from clsreg.analysis.errors import ConfigError, InputError
+from clsreg.analysis.files import file_digest
 from clsreg.analysis.sampling import select_by_target
 from clsreg.analysis.validate import check_choice, check_int
 from clsreg.analysis.vocabulary import SAMPLINGS
@@ -136,9 +137,14 @@ def check_options(config: RealConfig) -> None:
 
 
 def settings(config: RealConfig) -> dict:
-    """What a table experiment's id hashes (the stored layout, see the module docstring)."""
+    """What a table experiment's id hashes (the stored layout, see the module docstring); a
+    CSV file's content digest is part of it, so other data under the same path is another
+    experiment, refused in the same output folder, never pooled."""
     o, r = config.options, config.recipe
-    return {"source": source_entries(config), "num_classes": config.num_classes,
+    source = source_entries(config)
+    if source["csv"] is not None:  # a path names the file, its content names the data
+        source["sha256"] = file_digest(source["csv"])
+    return {"source": source, "num_classes": config.num_classes,
             "binning": config.binning, "lam": config.lam, "regression": config.regression,
             "log_target": o["log_target"], "hidden": list(o["hidden"]),
             "split": asdict(o["split"]), "shots": asdict(o["shots"]),

@@ -89,6 +89,21 @@ def test_a_different_config_in_the_same_folder_is_refused(finished_run):
     assert "different settings (lam)" in result.output
 
 
+def test_other_data_under_the_same_csv_path_is_refused_never_pooled(tmp_path):
+    """The experiment id covers the CSV's content, not only its path: new rows in the same
+    file are another experiment, refused in a folder that holds the old one."""
+    csv, out = tmp_path / "table.csv", tmp_path / "out"
+    args = ["realdata", "run", "--csv", csv, "--target", "y", "--drop", "id", "--seeds", 1,
+            "--epochs", 2, "--num-classes", 6, "--methods", "reg", "--out", out]
+    _table(seed=0).to_csv(csv, index=False)
+    assert invoke(*args).exit_code == 0
+    _table(seed=1).to_csv(csv, index=False)
+    result = invoke(*args[:-2], "--seeds", 2, "--out", out)
+    assert result.exit_code == 2 and "different settings (source)" in result.output
+    with ResultsStore(out, create=False) as store:
+        assert len(list(store.records())) == 1
+
+
 def _write(tmp_path, frame):
     path = tmp_path / "bad.csv"
     frame.to_csv(path, index=False)
