@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 from clsreg.analysis.store import ResultsStore
 from clsreg.cli import cli
-from clsreg.simulate.executors import RayExecutor
+from clsreg.simulate.executors import LocalExecutor, RayExecutor
 from clsreg.simulate.grid import grid_from_mapping
 from clsreg.simulate.sweep import run_sweep
 
@@ -84,7 +84,10 @@ def test_a_killed_worker_is_retried_and_no_row_is_lost_or_duplicated(tmp_path):
     killer.join()
     assert killed, "no Ray worker was found to kill"
     assert summary.trained == 8 and summary.diverged == 0
-    run_sweep(grid, tmp_path / "local", device="cpu", population_size=1, show_progress=False)
+    # Built in this process, without forking: a fork of a process that has run a Ray driver
+    # can die in the child (Ray's threads), which once broke this comparison under load.
+    run_sweep(grid, tmp_path / "local", device="cpu", population_size=1, show_progress=False,
+              executor=LocalExecutor(show_progress=False, workers=1))
     with ResultsStore(tmp_path / "ray", create=False) as store:
         keys = [r["key"] for r in store.records()]
     assert len(keys) == len(set(keys)) == 8
