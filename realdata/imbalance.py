@@ -16,8 +16,6 @@ from pathlib import Path
 
 from clsreg.analysis.errors import InputError
 from clsreg.analysis.vocabulary import DEFAULT_METHODS
-from clsreg.core.device import resolve_device
-from clsreg.core.methods import parse_methods
 
 from . import sources
 from .pipeline import RealConfig
@@ -69,8 +67,7 @@ def series(out_dir: str | Path, dataset: str | None = None, train_size: int | No
     """``clsreg realdata series``: the series of ``dataset`` (default diamonds, 10 seeds,
     60 epochs, 3000 training rows; otherwise the table's defaults) trained into ``out_dir``;
     ``methods`` may be a comma-separated string (``--methods``)."""
-    methods = parse_methods(methods if methods is not None else DEFAULT_METHODS)
-    resolve_device(device)
+    methods = sources.chosen_methods(methods, device)
     epochs = given.pop("epochs", None) or SERIES_EPOCHS
     config = sources.make_config(dataset or SERIES_DATASET, epochs=epochs, **given)
     steps = prepare_series(config, train_size or DEFAULT_TRAIN_SIZE)

@@ -196,14 +196,21 @@ def run(config: RealConfig, out_dir: str | Path, seeds: int | None = None,
                      threads or defaults["threads"], progress)
 
 
+def chosen_methods(methods: str | tuple[str, ...] | None, device: str) -> tuple[str, ...]:
+    """The methods asked for (``--methods``, else the defaults), checked together with the
+    device before any data is loaded, so a typo fails at once."""
+    chosen = parse_methods(methods if methods is not None else DEFAULT_METHODS)
+    resolve_device(device)
+    return chosen
+
+
 def run_named(dataset: str | None, out_dir: str | Path, methods: str | None = None,
               device: str = "auto", notify: Callable[[str], None] = print,
               **given: Any) -> str | None:
     """``clsreg realdata run``: check the methods and device, build the config from the
     given settings, tell ``notify`` what is worth a look, train; returns the summary line
     (None on the non-main ranks of a torchrun launch)."""
-    chosen = parse_methods(methods if methods is not None else DEFAULT_METHODS)
-    resolve_device(device)
+    chosen = chosen_methods(methods, device)
     config = make_config(dataset, **given)
     parts = parts_of(config)
     for note in (n for part in parts for n in part.notes):
