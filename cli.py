@@ -19,6 +19,7 @@ from clsreg.analysis.store import package_version
 from clsreg.analysis.validate import POSITIVE
 from clsreg.analysis.vocabulary import (
     BASELINE_METHOD,
+    DEFAULT_MARGIN,
     DEFAULT_METHODS,
     DEFAULT_SIGMA_FRACTION,
     DEVICE_HELP,
@@ -82,19 +83,23 @@ def _choice_option(name: str, choices: tuple[str, ...], help: str):
                         help=help)
 
 
+_margin_option = click.option("--margin", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+                              default=DEFAULT_MARGIN, show_default=True, help="Equivalence "
+                              "margin of the TOST test, a fraction of the baseline's mean.")
+
+
 def _table_options(resamples_help: str):
-    """A reading command's OUT_DIR (a results store) and its ``--resamples``."""
+    """A reading command's OUT_DIR (a results store), ``--resamples`` and ``--margin``."""
     def decorate(command):
         command = click.option("--resamples", type=click.IntRange(min=100), default=10_000,
-                               show_default=True, help=resamples_help)(command)
+                               show_default=True, help=resamples_help)(_margin_option(command))
         return click.argument("out_dir", type=DIR)(command)
     return decorate
 
 
 def _echo_drawn(written: list[Path], skipped: list[tuple[str, str]]) -> None:
     """Print the files written, then (on stderr) each figure skipped and why."""
-    for path in written:
-        click.echo(str(path))
+    click.echo("".join(f"{path}\n" for path in written), nl=False)
     for name, reason in skipped:
         click.echo(f"skipped {name}: {reason}", err=True)
 
@@ -206,24 +211,24 @@ def simulate_run(**options) -> None:
 
 
 @simulate.command("report")
-@_table_options("Bootstrap resamples for the 95% CI of the relative change.")
-def simulate_report(out_dir, resamples) -> None:
+@_table_options("Bootstrap resamples for the per-pair (secondary) 95% CI.")
+def simulate_report(out_dir, resamples, margin) -> None:
     """Each method against reg, paired test MSE per cell; writes DIR/summary.csv.
 
-    rel_change = mean(method) / mean(reg) - 1 (negative: the method helps), with a
-    bootstrap 95% CI; p_holm is the Wilcoxon p-value Holm-adjusted across all rows.
+    rel_change = mean(method) / mean(reg) - 1; the seed is the unit (CI, p, TOST, Holm
+    within each method's cells, verdict: docs/statistics.md); per-pair columns secondary.
 
     \b
     Example:
       clsreg simulate report runs/quick
     """
     from clsreg.simulate.report import report_text
-    click.echo(report_text(out_dir, resamples))
+    click.echo(report_text(out_dir, resamples, margin))
 
 
 @simulate.command("methods")
-@_table_options("Bootstrap resamples for the 95% CIs.")
-def simulate_methods(out_dir, resamples) -> None:
+@_table_options("Bootstrap resamples for the per-pair (secondary) 95% CIs.")
+def simulate_methods(out_dir, resamples, margin) -> None:
     """The methods study: every method against reg and against reg+cls, per cell, and the
     best method per cell; writes DIR/methods.csv and DIR/best.csv.
 
@@ -233,19 +238,19 @@ def simulate_methods(out_dir, resamples) -> None:
       clsreg simulate methods runs/methods
     """
     from clsreg.simulate.methods_table import methods_text
-    click.echo(methods_text(out_dir, resamples))
+    click.echo(methods_text(out_dir, resamples, margin))
 
 
 @simulate.command("controls")
-@_table_options("Bootstrap resamples for the 95% CIs.")
-def simulate_controls(out_dir, resamples) -> None:
+@_table_options("Bootstrap resamples for the per-pair (secondary) 95% CIs.")
+def simulate_controls(out_dir, resamples, margin) -> None:
     """Is it the classification or the weight decay? The controls and the search.
 
     Reads a store trained with --preset controls-quick or controls and writes
     DIR/controls.csv (reg+cls vs reg under each regularization control) and DIR/search.csv
     (every reg+cls variant without decay vs reg, and vs the best-regularized reg), then says
-    where, if anywhere, reg+cls beats the best-regularized reg. seed_ci_* resample whole
-    seeds; p_holm is Holm-adjusted across each table's rows.
+    where, if anywhere, reg+cls beats the best-regularized reg. The seed is the unit; Holm
+    within each control and each search baseline (one question each).
 
     \b
     Example:
@@ -253,7 +258,7 @@ def simulate_controls(out_dir, resamples) -> None:
       clsreg simulate controls runs/controls-quick
     """
     from clsreg.simulate.controls import controls_text
-    click.echo(controls_text(out_dir, resamples))
+    click.echo(controls_text(out_dir, resamples, margin))
 
 
 # --------------------------------------------------------------------------- figures
@@ -295,8 +300,7 @@ def figures_simulate(store_dir, out_dir) -> None:
               help="1D store trained under --protocol released.")
 @_out_option("Folder for the figure.")
 def figures_fidelity(clsreg_dir, released_dir, out_dir) -> None:
-    """The study's logged results beside ours (released generator, our protocol), C = 64,
-    with seed-level 95% CIs.
+    """The study's logged results beside ours (released generator, ours), C = 64, seed CIs.
 
     \b
     Example:
@@ -341,8 +345,7 @@ def figures_theory(out_dir, store_dir) -> None:
 def figures_all(results_dir, out_dir) -> None:
     """Every figure and table from stored results, without training; says what it skipped.
 
-    RESULTS_DIR is a folder written by `clsreg reproduce` (sim/, sim_wd0/, theory/, real/)
-    or a bare store folder.
+    RESULTS_DIR: a folder written by `clsreg reproduce`, or a bare store folder.
 
     \b
     Example:
@@ -360,8 +363,6 @@ def realdata() -> None:
 
 
 REAL_OUT_HELP = "Folder for results.sqlite and the report."
-
-
 
 
 @realdata.command("run")
@@ -419,19 +420,21 @@ def realdata_make_fixture(dataset, image_size, out_dir) -> None:
 @click.argument("out_dir", type=DIR)
 @click.option("--metric", default=None, help="Metric of the overall balanced-test comparison "
               "(mae, mse, gm, ...) [default: mse].")
-def realdata_methods(out_dir, metric) -> None:
+@_margin_option
+def realdata_methods(out_dir, metric, margin) -> None:
     """Every method against reg and against reg+cls, overall, per experiment (each step of a
-    series); Holm over every row; writes DIR/methods.csv."""
+    series); Holm within each (method, baseline); writes DIR/methods.csv."""
     from clsreg.realdata.report import write_methods
 
-    text, path = write_methods(out_dir, metric)
+    text, path = write_methods(out_dir, metric, margin)
     click.echo(f"{text}\n-> {path}")
 
 
 @realdata.command("report")
 @click.argument("out_dir", type=DIR)
-def realdata_report(out_dir) -> None:
-    """Per-shot tables with CIs and Holm-adjusted p-values; writes summary.csv and figures.
+@_margin_option
+def realdata_report(out_dir, margin=DEFAULT_MARGIN) -> None:
+    """Per-shot tables, the seed as the unit; writes summary.csv, report.md and figures.
 
     \b
     Example:
@@ -439,7 +442,7 @@ def realdata_report(out_dir) -> None:
     """
     from clsreg.paper_figures.realdata_errors import write_folder_report
 
-    text, written = write_folder_report(out_dir)
+    text, written = write_folder_report(out_dir, margin)
     click.echo("\n".join([text, *map(str, written)]))
 
 

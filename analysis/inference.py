@@ -20,23 +20,56 @@ units. Every test is a one-sample t-test over units of a linear contrast ``b_i -
 * the equivalence test (TOST) against ±``margin`` of the baseline's mean tests
   ``E[b - (1 + m) a] < 0`` and ``E[b - (1 - m) a] > 0``, each one-sided at alpha.
 
-Verdicts (alpha = 1 - level): "helps" when the CI lies below 0, "hurts" above 0, else
-"equivalent" when the TOST p < alpha, else "undecided" with the units needed (see
-:func:`units_needed`).
+Verdicts (alpha = 1 - level): "helps" when the CI lies below 0 (above 0 for a metric where
+higher is better), "hurts" on the other side, else "equivalent" when the TOST p < alpha, else
+"undecided" with the units needed (see :func:`units_needed`).
+
+Tables (:func:`unit_row`, :func:`decide_families`): every cell gets these columns from its
+raw paired values and unit labels, and each table names its multiple-testing families (one
+question each); a cell's verdict there uses the family's Holm-adjusted p-values, so "helps"
+means the CI excludes 0 *and* the difference survives Holm within the family.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from clsreg.analysis.errors import InputError
 from clsreg.analysis.stats import bootstrap_rel_change_ci, holm, paired_t_p
+from clsreg.analysis.vocabulary import (
+    DEFAULT_MARGIN,
+    P_EQUIV,
+    P_EQUIV_HOLM,
+    P_SEED,
+    P_SEED_HOLM,
+)
 from scipy import stats
 
 VERDICTS = ("helps", "hurts", "equivalent", "undecided")
+
+
+def verdict_text(verdict: str, margin: float, needed: float, unit: str = "units") -> str:
+    """A verdict as a table prints it: "equivalent within ±5%", "undecided — needs ≈ 13
+    seeds" (the units an undecided cell needs, from its observed spread)."""
+    if verdict == "equivalent":
+        return f"equivalent within ±{margin:.0%}"
+    if verdict == "undecided" and math.isfinite(needed):
+        return f"undecided — needs ≈ {needed:.0f} {unit}"
+    return verdict
+
+
+def decide(rel_change: float, p_difference: float, p_equivalence: float,
+           alpha: float = 0.05, higher_is_better: bool = False) -> str:
+    """One of :data:`VERDICTS`: a significant difference by its direction, else equivalence
+    when TOST rejects, else undecided (NaN p-values decide nothing)."""
+    if p_difference < alpha and rel_change != 0:
+        return "helps" if (rel_change > 0) == higher_is_better else "hurts"
+    if p_equivalence < alpha:
+        return "equivalent"
+    return "undecided"
 
 
 @dataclass(frozen=True)
@@ -46,7 +79,8 @@ class UnitComparison:
     ``rel_change`` is ``mean(candidate) / mean(baseline) - 1`` over units, ``ci_low`` and
     ``ci_high`` its Fieller interval, ``p_difference`` the paired t-test over units,
     ``p_equivalence`` the TOST p against ±``margin`` (a fraction of the baseline's mean) and
-    ``units_needed`` the units an undecided cell would need (NaN when decided)."""
+    ``units_needed`` the fewest units with which the observed spread decides the cell (what an
+    undecided cell would need; at most ``n_units`` when it is decided)."""
 
     n_units: int
     mean_baseline: float
@@ -63,13 +97,7 @@ class UnitComparison:
     @property
     def verdict_label(self) -> str:
         """The verdict as a table prints it, e.g. "equivalent within ±5%"."""
-        if self.verdict == "equivalent":
-            return f"equivalent within ±{self.margin:.0%}"
-        if self.verdict == "undecided":
-            if math.isfinite(self.units_needed):
-                return f"undecided — needs ≈ {self.units_needed:.0f} units"
-            return "undecided"
-        return self.verdict
+        return verdict_text(self.verdict, self.margin, self.units_needed)
 
     def as_dict(self) -> dict:
         return {**asdict(self), "verdict_label": self.verdict_label}
@@ -174,12 +202,13 @@ def linearized_sd(baseline: np.ndarray, candidate: np.ndarray) -> float:
     return float(np.std((b - ratio * a) / a.mean(), ddof=1))
 
 
-def compare_units(baseline: np.ndarray, candidate: np.ndarray, margin: float = 0.05,
-                  level: float = 0.95) -> UnitComparison:
+def compare_units(baseline: np.ndarray, candidate: np.ndarray, margin: float = DEFAULT_MARGIN,
+                  level: float = 0.95, higher_is_better: bool = False) -> UnitComparison:
     """The inference rule on one value per independent unit (position i of both arrays is
     unit i). Mismatched lengths, no units, NaN or infinity, a margin outside (0, 1) or a
     baseline mean that is not positive raise InputError; a single unit gives NaN statistics
-    and the verdict "undecided"."""
+    and the verdict "undecided". ``higher_is_better`` (a metric such as δ1) flips which
+    direction "helps"."""
     a = np.asarray(baseline, dtype=np.float64).ravel()
     b = np.asarray(candidate, dtype=np.float64).ravel()
     if a.shape != b.shape:
@@ -201,31 +230,86 @@ def compare_units(baseline: np.ndarray, candidate: np.ndarray, margin: float = 0
     low, high = (float(x) for x in fieller_interval(a, b, level))
     p_difference = paired_t_p(a, b)
     p_equivalence = tost_p(a, b, margin)
-    if high < 0:
-        verdict = "helps"
-    elif low > 0:
-        verdict = "hurts"
-    elif p_equivalence < 1.0 - level:
-        verdict = "equivalent"
-    else:
-        verdict = "undecided"
-    needed = (units_needed(rel_change, linearized_sd(a, b), margin, level)
-              if verdict == "undecided" else nan)
+    # The interval inverts the paired t-test: it excludes 0 exactly when p < alpha.
+    verdict = decide(rel_change, p_difference, p_equivalence, 1.0 - level, higher_is_better)
+    needed = units_needed(rel_change, linearized_sd(a, b), margin, level)
     return UnitComparison(int(a.size), mean_a, mean_b, rel_change, low, high, p_difference,
                           p_equivalence, margin, verdict, needed)
 
 
-def holm_family(comparisons: Sequence[UnitComparison], family: str) -> list[dict]:
-    """The rows of one multiple-testing family (one question), as dicts with the family's
-    name and Holm-adjusted ``p_difference_holm`` and ``p_equivalence_holm`` added."""
-    if not family:
-        raise InputError("a Holm family needs a name")
-    rows = [c.as_dict() for c in comparisons]
-    difference = holm([row["p_difference"] for row in rows])
-    equivalence = holm([row["p_equivalence"] for row in rows])
-    return [{**row, "family": family, "p_difference_holm": float(d),
-             "p_equivalence_holm": float(e)}
-            for row, d, e in zip(rows, difference, equivalence, strict=True)]
+def unit_row(baseline: np.ndarray, candidate: np.ndarray, units: np.ndarray,
+             margin: float = DEFAULT_MARGIN, level: float = 0.95,
+             higher_is_better: bool = False) -> dict:
+    """The primary columns of one table cell from raw paired values and their unit labels
+    (the seed of each pair): per-unit means, then :func:`compare_units`. A cell it cannot
+    judge (non-finite values, a baseline mean that is not positive) gets NaN statistics and
+    the verdict "undecided" instead of an error, so one empty shot group does not stop a
+    table. Finish a table's rows with :func:`decide_families`."""
+    baseline = np.asarray(baseline, dtype=np.float64).ravel()
+    candidate = np.asarray(candidate, dtype=np.float64).ravel()
+    units = np.asarray(units).ravel()
+    nan = math.nan
+    try:
+        labels, a = per_unit_means(baseline, units)
+        _, b = per_unit_means(candidate, units)
+        result = compare_units(a, b, margin, level, higher_is_better)
+        change_sd = linearized_sd(a, b) if a.size > 1 else nan
+    except InputError:
+        n = np.unique(units).size
+        result = UnitComparison(n, nan, nan, nan, nan, nan, nan, nan, margin, "undecided", nan)
+        change_sd = nan
+    return {"n_seeds": result.n_units, "rel_change": result.rel_change,
+            "ci_low": result.ci_low, "ci_high": result.ci_high,
+            P_SEED: result.p_difference, P_EQUIV: result.p_equivalence, "margin": margin,
+            "change_sd": change_sd, "higher_is_better": higher_is_better}
+
+
+def decide_families(rows: list[dict], family_of: Callable[[dict], str], level: float = 0.95,
+                    secondary: Sequence[str] = ()) -> list[dict]:
+    """Finish :func:`unit_row` rows (in place): each row's family (one question, named by
+    ``family_of``), ``p_seed_holm`` and ``p_equiv_holm`` adjusted within its family, the
+    Holm adjustment of each ``secondary`` p column (``<name>_holm``, the per-pair or
+    per-sample tests) within the same family, the verdict from the adjusted p-values, and
+    ``seeds_needed``: the seeds with which the observed spread would decide the cell at the
+    family's strictest Holm level (alpha / family size, so a conservative figure)."""
+    families: dict[str, list[dict]] = {}
+    for row in rows:
+        row["family"] = family_of(row)
+        families.setdefault(row["family"], []).append(row)
+    alpha = 1.0 - level
+    for members in families.values():
+        for name in (P_SEED, P_EQUIV, *secondary):
+            for row, adjusted in zip(members, holm([r[name] for r in members]), strict=True):
+                row[f"{name}_holm"] = float(adjusted)
+        for row in members:
+            row["seeds_needed"] = units_needed(row["rel_change"], row["change_sd"],
+                                               row["margin"], 1.0 - alpha / len(members))
+    for row in rows:
+        row["verdict"] = _table_verdict(row, alpha)
+    return rows
+
+
+def _table_verdict(row: dict, alpha: float) -> str:
+    """A finished row's verdict text; "—" for a cell without data (e.g. an empty shot
+    group), and a significant change that TOST also bounds says so ("hurts, by less than
+    ±5%": real, but inside the margin)."""
+    if not math.isfinite(row["rel_change"]):
+        return "—"
+    verdict = decide(row["rel_change"], row[P_SEED_HOLM], row[P_EQUIV_HOLM], alpha,
+                     row.get("higher_is_better", False))
+    if verdict in ("helps", "hurts") and row[P_EQUIV_HOLM] < alpha:
+        return f"{verdict}, by less than ±{row['margin']:.0%}"
+    return verdict_text(verdict, row["margin"], row["seeds_needed"], "seeds")
+
+
+def family_sizes(rows: list[dict]) -> str:
+    """The families of a finished table, for its header: "Holm families: <name> (n cells);
+    ..."."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["family"]] = counts.get(row["family"], 0) + math.isfinite(row[P_SEED])
+    return "Holm families (one question each): " + "; ".join(
+        f"{name} ({count} cells)" for name, count in counts.items())
 
 
 def simulate_coverage(n_units: int, replications: int, bootstrap_replications: int,

@@ -60,3 +60,11 @@ P_SEED = "p_seed"
 P_SEED_HOLM = "p_seed_holm"
 P_SAMPLE = "p_sample"
 P_SAMPLE_HOLM = "p_sample_holm"
+# The TOST equivalence p against ± the margin (a fraction of the baseline's mean; issue 22's
+# default 5%), its Holm adjustment, and the per-pair Wilcoxon p of the 1D reports (pairs of a
+# seed share its draw: a secondary column, never the unit of a claim).
+DEFAULT_MARGIN = 0.05
+P_EQUIV = "p_equiv"
+P_EQUIV_HOLM = "p_equiv_holm"
+P_PAIR = "p_pair"
+P_PAIR_HOLM = "p_pair_holm"

@@ -58,8 +58,8 @@ def plot(sources: dict[str, list[dict]], path: Path) -> list[Path]:
                     continue
                 cell = match[0]
                 axis.errorbar(k + shifts[name], 100 * cell["rel_change"], fmt="o", ms=4,
-                              yerr=[[100 * (cell["rel_change"] - cell["seed_ci_low"])],
-                                    [100 * (cell["seed_ci_high"] - cell["rel_change"])]],
+                              yerr=[[100 * (cell["rel_change"] - cell["ci_low"])],
+                                    [100 * (cell["ci_high"] - cell["rel_change"])]],
                               color=SOURCE_COLORS[name], label=name if k == 0 else None)
         axis.axhline(0.0, color="0.5", lw=0.8)
         axis.set_xticks(range(len(SAMPLINGS)), SAMPLINGS)

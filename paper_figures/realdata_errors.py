@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from clsreg.analysis.binning import assign_labels
+from clsreg.analysis.vocabulary import DEFAULT_MARGIN
 from clsreg.paper_figures.results import MissingResults, Results, run_alone
 from clsreg.paper_figures.style import plt, save_figure
 from clsreg.realdata.evaluate import bin_shots
@@ -62,13 +63,14 @@ def plot_error_per_bin(runs, path_without_suffix: Path, formats=FORMATS) -> list
     return save_figure(figure, path_without_suffix, formats)
 
 
-def write_folder_report(out_dir: str | Path) -> tuple[str, list[Path]]:
+def write_folder_report(out_dir: str | Path, margin: float = DEFAULT_MARGIN
+                        ) -> tuple[str, list[Path]]:
     """``clsreg realdata report``: the report's text, ``summary.csv``, ``report.md`` and the
     error-per-bin figure of each experiment in ``out_dir`` (every output checked first)."""
     from clsreg.realdata.report import build_report, figure_stem, write_report
 
     out_dir = Path(out_dir)
-    text, summary, runs = build_report(out_dir)
+    text, summary, runs = build_report(out_dir, margin)
     stems = [out_dir / figure_stem(run, runs) for run in runs]
     written = write_report(out_dir, text, summary,
                            [f"{stem}.{fmt}" for stem in stems for fmt in FORMATS])

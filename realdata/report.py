@@ -2,22 +2,24 @@
 
 Runs pair through :func:`analysis.compare.pair_runs` (same experiment and seed). For every
 experiment and method in ``DIR/results.sqlite``, shot group (overall / many / medium / few)
-and metric (MAE / MSE / GM), with S seeds of paired baseline and method runs on the same
-balanced test split:
+and metric (MAE / MSE / GM, or the depth metrics), with S seeds of paired baseline and
+method runs on the same balanced test split:
 
-* the metric of each model pools the per-sample terms (|e|, e², log|e|) averaged over the
-  seeds, which equals the mean over seeds of MAE and MSE and the geometric mean over seeds
-  of GM;
-* the relative change ``reg+cls / reg − 1`` with a paired bootstrap 95% CI over the test
-  samples (pairs resampled together);
-* a per-sample Wilcoxon signed-rank p-value on the paired seed-averaged terms (for MAE:
-  the paired absolute errors; ``p_sample``) and a paired t-test across seeds on the
-  per-seed metrics (``p_seed``, the 1D reports' name for the same test);
-* both p-value columns Holm-adjusted across the shot × metric cells of the experiment.
+* each metric is computed per seed (the seed — model initialization and, on a series, the
+  training draw — is the independent replicate) and ``baseline`` / ``candidate`` are its
+  means over seeds;
+* the inference rule of :mod:`analysis.inference` over seeds: the relative change of those
+  means with its Fieller 95% CI, the paired t-test (``p_seed``), the TOST equivalence test
+  against ± the margin (``p_equiv``), a verdict (for δ1–δ3 higher is better), and the seeds
+  an undecided cell needs;
+* secondary, per test sample (samples are not independent replicates of training): a paired
+  bootstrap 95% CI of the seed-averaged change (``sample_ci_*``) and the Wilcoxon
+  signed-rank p (``p_sample``);
+* Holm within one family per question: an experiment's shot × metric cells for one method;
+  a series' samplings for one method; each (method, baseline) of ``realdata methods``.
 
-A series folder (several training samplings of one dataset) gets one more table: the
-overall change per sampling, Holm-adjusted across its rows. The report returns data and
-text; the figures are drawn by :mod:`paper_figures.realdata_errors`.
+The report returns data and text; the figures are drawn by
+:mod:`paper_figures.realdata_errors`.
 """
 
 from __future__ import annotations
@@ -31,14 +33,16 @@ import pandas as pd
 from clsreg.analysis.compare import pair_runs
 from clsreg.analysis.errors import InputError
 from clsreg.analysis.files import atomic_path, check_outputs, write_text_atomic
-from clsreg.analysis.stats import bootstrap_rel_change_ci, holm, paired_t_p, wilcoxon_p
+from clsreg.analysis.inference import decide_families, family_sizes, unit_row
+from clsreg.analysis.stats import bootstrap_rel_change_ci, wilcoxon_p
 from clsreg.analysis.store import ResultsStore
 from clsreg.analysis.validate import check_choice
 from clsreg.analysis.vocabulary import (
     BASELINE_METHOD,
+    DEFAULT_MARGIN,
+    P_EQUIV_HOLM,
     P_SAMPLE,
     P_SAMPLE_HOLM,
-    P_SEED,
     P_SEED_HOLM,
     REAL_KIND,
 )
@@ -129,45 +133,50 @@ def relative_change_ci(reg_terms: np.ndarray, cls_terms: np.ndarray, metric: str
 
 
 def compare(baseline: np.ndarray, candidate: np.ndarray, target: np.ndarray,
-            metric: str) -> dict:
+            metric: str, margin: float = DEFAULT_MARGIN) -> dict:
     """A candidate method's predictions against a baseline's on the same test samples:
-    both are (seeds, samples) with seeds paired; the cell of every real-data table."""
-    terms = [per_sample_terms(p, target, metric) for p in (baseline, candidate)]
-    seed_base, seed_cand = (np.array([metric_from_losses(row, metric) for row in t])
-                            for t in terms)
-    base, cand = (t.mean(axis=0) for t in terms)
-    base_value = metric_from_losses(base, metric)
-    cand_value = metric_from_losses(cand, metric)
-    n = int(target.size)
-    ci = relative_change_ci(base, cand, metric) if n >= 2 else (math.nan, math.nan)
+    both are (seeds, samples) with seeds paired; the cell of every real-data table (finish a
+    table's rows with :func:`decide`)."""
+    n, seeds = int(target.size), int(baseline.shape[0])
+    if n == 0:  # a shot group without test samples
+        seed_base = seed_cand = np.full(seeds, math.nan)
+    else:
+        terms = [per_sample_terms(p, target, metric) for p in (baseline, candidate)]
+        seed_base, seed_cand = (np.array([metric_from_losses(row, metric) for row in t])
+                                for t in terms)
+        base, cand = (t.mean(axis=0) for t in terms)
+    higher = metric in HIGHER_IS_BETTER
+    sample_ci = relative_change_ci(base, cand, metric) if n >= 2 else (math.nan, math.nan)
     return {
-        "n_test": n, "n_seeds": int(baseline.shape[0]), "baseline": base_value,
-        "candidate": cand_value,
-        "rel_change": cand_value / base_value - 1.0 if n and base_value != 0 else math.nan,
-        "ci_low": ci[0], "ci_high": ci[1],
+        "n_test": n, "baseline": float(seed_base.mean()), "candidate": float(seed_cand.mean()),
+        **unit_row(seed_base, seed_cand, np.arange(seeds), margin, higher_is_better=higher),
+        "sample_ci_low": sample_ci[0], "sample_ci_high": sample_ci[1],
         P_SAMPLE: wilcoxon_p(base, cand) if n else math.nan,
-        P_SEED: paired_t_p(seed_base, seed_cand) if n else math.nan,
-        "seeds_won": int(np.sum(seed_cand > seed_base if metric in HIGHER_IS_BETTER
+        "seeds_won": int(np.sum(seed_cand > seed_base if higher
                                 else seed_cand < seed_base)) if n else 0,
     }
 
 
-def compare_shot(runs: ExperimentRuns, mask: np.ndarray, metric: str) -> dict:
+def compare_shot(runs: ExperimentRuns, mask: np.ndarray, metric: str,
+                 margin: float = DEFAULT_MARGIN) -> dict:
     """One cell of an experiment's table: its method against its baseline on ``metric``
     over the test samples in ``mask``."""
     return compare(runs.prediction[runs.baseline][:, mask],
-                   runs.prediction[runs.method][:, mask], runs.target[mask], metric)
+                   runs.prediction[runs.method][:, mask], runs.target[mask], metric, margin)
 
 
-def holm_columns(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with both p-value columns Holm-adjusted across its rows."""
-    table[P_SAMPLE_HOLM] = holm(table[P_SAMPLE].to_numpy())
-    table[P_SEED_HOLM] = holm(table[P_SEED].to_numpy())
-    return table
+# The columns :func:`decide` adds; a table built from another table's rows drops them.
+DECIDED = ("family", P_SEED_HOLM, P_EQUIV_HOLM, P_SAMPLE_HOLM, "verdict", "seeds_needed")
 
 
-def experiment_table(runs: ExperimentRuns) -> pd.DataFrame:
-    """All shot × metric cells of one experiment, with Holm-adjusted p-values."""
+def decide(rows: list[dict], family_of) -> pd.DataFrame:
+    """A table of :func:`compare` rows with Holm within each family (``family_of(row)``
+    names its question) and the verdicts."""
+    return pd.DataFrame(decide_families(rows, family_of, secondary=(P_SAMPLE,)))
+
+
+def experiment_table(runs: ExperimentRuns, margin: float = DEFAULT_MARGIN) -> pd.DataFrame:
+    """All shot × metric cells of one experiment and method: one Holm family."""
     rows = []
     for shot in SHOTS:
         mask = np.ones(runs.target.size, bool) if shot == "overall" else runs.shot == shot
@@ -175,12 +184,12 @@ def experiment_table(runs: ExperimentRuns) -> pd.DataFrame:
             rows.append({"experiment": runs.experiment, "dataset": runs.config["dataset"],
                          "sampling": runs.config["sampling"], "method": runs.method,
                          "shot": shot, "metric": metric,
-                         **compare_shot(runs, mask, metric)})
-    return holm_columns(pd.DataFrame(rows))
+                         **compare_shot(runs, mask, metric, margin)})
+    return decide(rows, lambda row: f"{runs.label}: shots × metrics")
 
 
 def series_table(tables: list[pd.DataFrame], runs: list[ExperimentRuns]) -> pd.DataFrame:
-    """Overall change per training sampling, Holm-adjusted across the rows."""
+    """Overall change per training sampling of one method: one Holm family."""
     rows = []
     for table, run in zip(tables, runs, strict=True):
         overall = table[table["shot"] == "overall"]
@@ -188,9 +197,9 @@ def series_table(tables: list[pd.DataFrame], runs: list[ExperimentRuns]) -> pd.D
             rows.append({"sampling": run.config["sampling"],
                          "imbalance_64": run.config.get("train_imbalance_64", math.nan),
                          "n_train": run.config["n_train"], **row.drop(
-                             ["experiment", "dataset", "sampling", "shot", P_SAMPLE_HOLM,
-                              P_SEED_HOLM]).to_dict()})
-    return holm_columns(pd.DataFrame(rows))
+                             ["experiment", "dataset", "sampling", "shot", *DECIDED]).to_dict()})
+    return decide(rows, lambda row: f"{row['method']} vs {BASELINE_METHOD}: "
+                  f"{row['metric']} per training sampling")
 
 
 def _number(value: float, digits: int = 4) -> str:
@@ -213,19 +222,30 @@ def _p(value: float) -> str:
     return "–" if not np.isfinite(value) else f"{value:.2g}"
 
 
+TABLE_NOTE = ("Unit: the seed. change: of the mean over seeds of the per-seed metric; 95% CI: "
+              "Fieller over seeds; p t: paired t over seeds; p TOST: equivalence within "
+              "±{margin:.0%}; verdict from the Holm-adjusted p (Holm within the family "
+              "named above each table); per-sample CI and Wilcoxon p: secondary (test "
+              "samples are not independent replicates).")
+
+
 def markdown_rows(table: pd.DataFrame, first: list[str], method: str) -> str:
-    """A pipe table of the cells of ``table``, led by the ``first`` columns."""
-    headers = first + ["n", BASELINE_METHOD, method, "change", "95% CI",
-                       "p Wilcoxon (samples)", "Holm", "p t (seeds)", "Holm", "seeds won"]
+    """A pipe table of the cells of ``table``, led by the ``first`` columns, under a line
+    naming its Holm family."""
+    headers = first + ["n", BASELINE_METHOD, method, "change", "95% CI (seeds)",
+                       "p t (seeds), Holm", "p TOST, Holm", "verdict", "seeds won",
+                       "CI (samples)", "p Wilcoxon (samples), Holm"]
     body = []
     for _, row in table.iterrows():
         body.append([row[c] if not isinstance(row[c], float) else _number(row[c])
                      for c in first] + [
             row["n_test"], _number(row["baseline"]), _number(row["candidate"]),
             _percent(row["rel_change"]), _ci(row["ci_low"], row["ci_high"]),
-            _p(row[P_SAMPLE]), _p(row[P_SAMPLE_HOLM]), _p(row[P_SEED]),
-            _p(row[P_SEED_HOLM]), f"{row['seeds_won']}/{row['n_seeds']}"])
-    return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+            _p(row[P_SEED_HOLM]), _p(row[P_EQUIV_HOLM]), row["verdict"],
+            f"{row['seeds_won']}/{row['n_seeds']}",
+            _ci(row["sample_ci_low"], row["sample_ci_high"]), _p(row[P_SAMPLE_HOLM])])
+    return (f"{family_sizes(table.to_dict('records'))}\n\n"
+            + tabulate(body, headers=headers, tablefmt="github", disable_numparse=True))
 
 
 def _describe(runs: ExperimentRuns) -> str:
@@ -267,11 +287,12 @@ def group_table(runs: list[ExperimentRuns]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build_report(out_dir: str | Path) -> tuple[str, pd.DataFrame, list[ExperimentRuns]]:
+def build_report(out_dir: str | Path, margin: float = DEFAULT_MARGIN
+                 ) -> tuple[str, pd.DataFrame, list[ExperimentRuns]]:
     """Markdown text, the full summary table and the loaded runs of ``out_dir``."""
     runs = load_runs(out_dir)
-    tables = [experiment_table(r) for r in runs]
-    parts = []
+    tables = [experiment_table(r, margin) for r in runs]
+    parts = [TABLE_NOTE.format(margin=margin), ""]
     for run, table in zip(runs, tables, strict=True):
         parts += [f"## {run.label}", "", _describe(run), "",
                   markdown_rows(table, ["shot", "metric"], run.method), ""]
@@ -289,8 +310,7 @@ def build_report(out_dir: str | Path) -> tuple[str, pd.DataFrame, list[Experimen
         picked = [i for i, r in enumerate(runs) if r.method == method]
         if len(picked) > 1:
             series = series_table([tables[i] for i in picked], [runs[i] for i in picked])
-            parts += [f"## {method}: gain per training sampling (overall, Holm across these "
-                      "rows)", "",
+            parts += [f"## {method}: gain per training sampling (overall)", "",
                       markdown_rows(series, ["sampling", "imbalance_64", "n_train", "metric"],
                                     method), ""]
     return "\n".join(parts), summary, runs
@@ -315,10 +335,12 @@ def figure_stem(run: ExperimentRuns, runs: list[ExperimentRuns]) -> str:
     return f"errors_per_bin_{run.config['sampling']}" + (f"_{run.method}" if several else "")
 
 
-def methods_table(runs: list[ExperimentRuns], metric: str = "mse") -> pd.DataFrame:
+def methods_table(runs: list[ExperimentRuns], metric: str = "mse",
+                  margin: float = DEFAULT_MARGIN) -> pd.DataFrame:
     """Every method against reg and against regcls (``versus``), overall, per experiment (one
-    sampling of a series, or one table), through :func:`compare`; Holm over every row.
-    ``baseline`` and ``candidate`` are the two metric values."""
+    sampling of a series, or one table), through :func:`compare`; one Holm family per
+    (method, versus) over the experiments. ``baseline`` and ``candidate`` are the two metric
+    values."""
     rows = []
     for experiment in dict.fromkeys(r.experiment for r in runs):
         group = [r for r in runs if r.experiment == experiment]
@@ -334,22 +356,22 @@ def methods_table(runs: list[ExperimentRuns], metric: str = "mse") -> pd.DataFra
                              "sampling": first.config["sampling"], "versus": baseline,
                              "method": method, "metric": metric,
                              **compare(predictions[baseline], predictions[method],
-                                       first.target, metric)})
-    table = pd.DataFrame(rows)
-    return holm_columns(table) if not table.empty else table
+                                       first.target, metric, margin)})
+    return decide(rows, lambda row: f"{row['method']} vs {row['versus']}")
 
 
 METHODS_METRIC = "mse"
-METHODS_COLUMNS = ["dataset", "sampling", "versus", "method", "change", "ci", P_SAMPLE_HOLM,
-                   P_SEED_HOLM, "seeds_won"]
+METHODS_COLUMNS = ["dataset", "sampling", "versus", "method", "change", "ci", P_SEED_HOLM,
+                   P_EQUIV_HOLM, "verdict", "seeds_won", P_SAMPLE_HOLM]
 
 
-def write_methods(out_dir: str | Path, metric: str | None = None) -> tuple[str, Path]:
+def write_methods(out_dir: str | Path, metric: str | None = None,
+                  margin: float = DEFAULT_MARGIN) -> tuple[str, Path]:
     """``clsreg realdata methods``: :func:`methods_table` of ``out_dir`` written to
-    ``methods.csv``; returns the printed table and the path."""
+    ``methods.csv``; returns the printed table (under its Holm families) and the path."""
     metric = metric or METHODS_METRIC
     check_choice("metric", metric, tuple(dict.fromkeys(METRICS + DEPTH_METRICS)))
-    table = methods_table(load_runs(out_dir), metric)
+    table = methods_table(load_runs(out_dir), metric, margin)
     path = Path(out_dir) / "methods.csv"
     with atomic_path(path) as temporary:
         table.to_csv(temporary, index=False, float_format="%.6g")
@@ -357,4 +379,5 @@ def write_methods(out_dir: str | Path, metric: str | None = None) -> tuple[str, 
         change=[f"{100 * v:+.1f}%" for v in table["rel_change"]],
         ci=[f"[{100 * a:+.1f}, {100 * b:+.1f}]" for a, b in zip(table["ci_low"],
                                                                  table["ci_high"], strict=True)])
-    return shown[METHODS_COLUMNS].to_string(index=False), path
+    return (f"{family_sizes(table.to_dict('records'))}\n\n"
+            f"{shown[METHODS_COLUMNS].to_string(index=False)}"), path

@@ -2,7 +2,8 @@
 
 Reads a store trained with a controls suite (:data:`simulate.grid.SUITES`) and writes two
 tables, both through the one pairing (:func:`analysis.compare.pair_runs`) and the report's
-statistics (per-pair and seed-level CIs, Holm across each table's rows):
+statistics (the seed as the unit, :mod:`analysis.inference`; Holm within one family per
+question: each control is a family, and each search baseline is one):
 
 * ``controls.csv`` — per (setting, sampling), reg+cls against reg under the study's coupled
   L2 (1e-3), no decay, AdamW (decoupled, 1e-3) and equal effective decay (reg+cls's decay
@@ -14,8 +15,10 @@ statistics (per-pair and seed-level CIs, Holm across each table's rows):
   reg: per dataset and seed, the reg run with the lowest validation MSE among every decay,
   learning rate and epoch count in the store.
 
-A cell counts as a significant gain when its Holm-adjusted Wilcoxon p < 0.05 *and* its
-seed-level 95% CI lies below 0 (the seeds, not the pairs, are the independent draws).
+A cell counts as a significant gain when its verdict is "helps": its seed-level 95% CI lies
+below 0 and its seed-level p survives Holm within its family (the seeds, not the pairs, are
+the independent draws). "equivalent within ±m" says the TOST rejects a change beyond the
+margin; "undecided" says the seeds cannot tell, with the seeds it would take.
 """
 
 from __future__ import annotations
@@ -30,19 +33,23 @@ import numpy as np
 from clsreg.analysis.compare import RunIdentity, pair_runs
 from clsreg.analysis.errors import InputError
 from clsreg.analysis.files import atomic_path
-from clsreg.analysis.vocabulary import SAMPLINGS, SETTINGS
+from clsreg.analysis.vocabulary import DEFAULT_MARGIN, SAMPLINGS, SETTINGS
 from clsreg.simulate.grid import RECIPE_DEFAULTS, Grid, sim_identity
-from clsreg.simulate.report import add_holm, format_rows, load_records, stat_row
+from clsreg.simulate.report import (
+    SHOWN_STAT_COLUMNS,
+    STAT_COLUMNS,
+    decide,
+    format_rows,
+    load_records,
+    stat_row,
+    table_header,
+)
 
 STUDY_DECAY = Grid().weight_decay
-SIGNIFICANCE = 0.05
-CONTROL_COLUMNS = ("control", "setting", "sampling", "n_pairs", "mse_baseline", "mse_method",
-                   "rel_change", "ci_low", "ci_high", "win_rate", "p_wilcoxon", "p_holm",
-                   "n_seeds", "seed_ci_low", "seed_ci_high", "p_seed", "p_seed_holm")
+CONTROL_COLUMNS = ("control", "setting", "sampling", "mse_baseline", "mse_method",
+                   *STAT_COLUMNS)
 SEARCH_COLUMNS = ("setting", "sampling", "lam", "num_classes", "binning", "lr", "epochs",
-                  "versus", "n_pairs", "mse_baseline", "mse_method", "rel_change", "ci_low",
-                  "ci_high", "win_rate", "p_wilcoxon", "p_holm", "n_seeds", "seed_ci_low",
-                  "seed_ci_high", "p_seed", "p_seed_holm", "significant_gain")
+                  "versus", "mse_baseline", "mse_method", *STAT_COLUMNS, "significant_gain")
 
 
 def _config(record: dict, name: str):
@@ -114,8 +121,9 @@ def _decay_identity(record: dict) -> RunIdentity:
                        f"{identity.method}@{decay:g}", identity.settings)
 
 
-def control_rows(records: list[dict], num_resamples: int = 10_000) -> list[dict]:
-    """The controls table (module docstring), Holm-adjusted across its rows."""
+def control_rows(records: list[dict], num_resamples: int = 10_000,
+                 margin: float = DEFAULT_MARGIN) -> list[dict]:
+    """The controls table (module docstring); each control is one Holm family."""
     base = Base(records)
 
     def having(*recipe) -> list[dict]:
@@ -144,12 +152,12 @@ def control_rows(records: list[dict], num_resamples: int = 10_000) -> list[dict]
                                  key=lambda item: _order(item[0])):
             row = {"control": name, "setting": key[1], "sampling": key[2]}
             row.update(stat_row(*_arrays(pairs), num_resamples,
-                                ("mse_baseline", "mse_method")))
+                                ("mse_baseline", "mse_method"), margin))
             rows.append(row)
     if not rows:
         raise InputError("this store holds none of the controls; train one with "
                          "clsreg simulate run --preset controls-quick")
-    return add_holm(rows)
+    return decide(rows, lambda row: row["control"])
 
 
 def _best_reg(records: list[dict]) -> list[dict]:
@@ -179,9 +187,11 @@ def _dataset_identity(record: dict) -> RunIdentity:
                        (c["num_classes"], c["binning"], c["lam"], c["lr"], c["epochs"]))
 
 
-def search_rows(records: list[dict], num_resamples: int = 10_000) -> list[dict]:
+def search_rows(records: list[dict], num_resamples: int = 10_000,
+                margin: float = DEFAULT_MARGIN) -> list[dict]:
     """Every reg+cls variant without decay against reg of its own recipe and against the
-    best-regularized reg, Holm-adjusted across all rows."""
+    best-regularized reg; each baseline is one Holm family ("is any variant better than
+    it?")."""
     searched = [r for r in records if r["config"]["model"] == "regcls"
                 and r["config"]["weight_decay"] == 0.0 and r["config"]["optimizer"] == "adam"
                 and _config(r, "decay_scaling") == "none"]
@@ -204,12 +214,11 @@ def search_rows(records: list[dict], num_resamples: int = 10_000) -> list[dict]:
                    "num_classes": num_classes, "binning": binning, "lr": lr,
                    "epochs": epochs, "versus": versus}
             row.update(stat_row(*_arrays(pairs), num_resamples,
-                                ("mse_baseline", "mse_method")))
+                                ("mse_baseline", "mse_method"), margin))
             rows.append(row)
-    add_holm(rows)
+    decide(rows, lambda row: f"search: reg+cls variants vs {row['versus']}")
     for row in rows:
-        row["significant_gain"] = bool(row["p_holm"] < SIGNIFICANCE
-                                       and row["seed_ci_high"] < 0)
+        row["significant_gain"] = row["verdict"].startswith("helps")
     return rows
 
 
@@ -231,47 +240,50 @@ def verdict(search: list[dict]) -> str:
     own_wins = sum(r["significant_gain"] for r in own)
     same_recipe = (f" Against plain reg of the same recipe (no decay, same learning rate and "
                    f"epochs) it is a significant gain in {own_wins} of {len(own)} cells.")
+    verdicts = Counter(r["verdict"].split(" — ")[0].split(",")[0] for r in against_best)
+    tally = ", ".join(f"{count} {name}" for name, count in sorted(verdicts.items()))
     if not wins:
         best = min(against_best, key=lambda r: r["rel_change"])
         return (f"With the weight decay equalized, reg+cls beats the best-regularized reg in "
-                f"none of {len(against_best)} cells (Holm p < {SIGNIFICANCE} and a seed-level "
-                f"CI below 0); its best cell is {best['setting']}/{best['sampling']} λ = "
+                f"none of {len(against_best)} cells (verdicts: {tally}); its best cell is "
+                f"{best['setting']}/{best['sampling']} λ = "
                 f"{best['lam']:g}, C = {best['num_classes']}, {best['binning']} bins, lr "
                 f"{best['lr']:g}, {best['epochs']} epochs: "
-                f"{100 * best['rel_change']:+.1f}% [{100 * best['seed_ci_low']:+.1f}, "
-                f"{100 * best['seed_ci_high']:+.1f}] (seed CI), Holm p = {best['p_holm']:.2g}."
-                + same_recipe)
+                f"{100 * best['rel_change']:+.1f}% [{100 * best['ci_low']:+.1f}, "
+                f"{100 * best['ci_high']:+.1f}] (seed CI), seed Holm p = "
+                f"{best['p_seed_holm']:.2g}, {best['verdict']}." + same_recipe)
     cells = "; ".join(f"{r['setting']}/{r['sampling']} λ = {r['lam']:g}, C = "
                       f"{r['num_classes']}, {r['binning']}, lr {r['lr']:g}, {r['epochs']} "
                       f"epochs: {100 * r['rel_change']:+.1f}%" for r in wins)
     return (f"With the weight decay equalized, reg+cls beats the best-regularized reg in "
-            f"{len(wins)} of {len(against_best)} cells: {cells}." + same_recipe)
+            f"{len(wins)} of {len(against_best)} cells (verdicts: {tally}): {cells}."
+            + same_recipe)
 
 
-def controls_report(directory: Path, num_resamples: int = 10_000
-                    ) -> tuple[list[dict], list[dict], str]:
+def controls_report(directory: Path, num_resamples: int = 10_000,
+                    margin: float = DEFAULT_MARGIN) -> tuple[list[dict], list[dict], str]:
     """Write ``controls.csv`` and ``search.csv`` next to the store; return rows and verdict."""
     records = load_records(directory)
-    controls = control_rows(records, num_resamples)
-    search = search_rows(records, num_resamples)
+    controls = control_rows(records, num_resamples, margin)
+    search = search_rows(records, num_resamples, margin)
     write_rows(controls, CONTROL_COLUMNS, Path(directory) / "controls.csv")
     write_rows(search, SEARCH_COLUMNS, Path(directory) / "search.csv")
     return controls, search, verdict(search)
 
 
 # The columns ``clsreg simulate controls`` prints of each table (the CSVs hold them all).
-SHOWN_CONTROL_COLUMNS = ["control", "setting", "sampling", "n_pairs", "rel_change", "ci_low",
-                         "ci_high", "seed_ci_low", "seed_ci_high", "p_holm", "p_seed_holm"]
+SHOWN_CONTROL_COLUMNS = ["control", "setting", "sampling", *SHOWN_STAT_COLUMNS]
 SHOWN_SEARCH_COLUMNS = ["setting", "sampling", "lam", "num_classes", "binning", "lr", "epochs",
-                        "rel_change", "seed_ci_low", "seed_ci_high", "p_holm",
-                        "significant_gain"]
+                        *SHOWN_STAT_COLUMNS]
 
 
-def controls_text(directory: Path, num_resamples: int = 10_000) -> str:
+def controls_text(directory: Path, num_resamples: int = 10_000,
+                  margin: float = DEFAULT_MARGIN) -> str:
     """What ``clsreg simulate controls`` prints: the controls table, the search against the
     best-regularized reg, the verdict and the two CSVs :func:`controls_report` wrote."""
-    controls, search, said = controls_report(directory, num_resamples)
+    controls, search, said = controls_report(directory, num_resamples, margin)
     against_best = [r for r in search if r["versus"] == "best-regularized reg"]
-    return "\n".join([format_rows(controls, SHOWN_CONTROL_COLUMNS), "",
+    return "\n".join([table_header(controls), "", format_rows(controls, SHOWN_CONTROL_COLUMNS),
+                      "", table_header(against_best), "",
                       format_rows(against_best, SHOWN_SEARCH_COLUMNS), "", said,
                       f"-> {Path(directory) / 'controls.csv'}, {Path(directory) / 'search.csv'}"])

@@ -1,10 +1,11 @@
 """The methods study's tables: every method against reg and against reg+cls, per cell.
 
-Each comparison is the one comparison (:func:`analysis.compare.pair_runs`, then the paired
-and seed-level statistics of :func:`simulate.report.stat_row`), with a different baseline
-method: reg (is the method any better than plain regression?) and regcls (is it better than
-the study's classification loss?). Holm adjusts over *all* comparisons of the study. Class
-counts are compared like with like: a method with a head against regcls of its own C.
+Each comparison is the one comparison (:func:`analysis.compare.pair_runs`, then the
+seed-level and per-pair statistics of :func:`simulate.report.stat_row`), with a different
+baseline method: reg (is the method any better than plain regression?) and regcls (is it
+better than the study's classification loss?). Each (method, baseline) pair is one question,
+so one Holm family over its cells. Class counts are compared like with like: a method with a
+head against regcls of its own C.
 """
 
 from __future__ import annotations
@@ -15,13 +16,21 @@ from pathlib import Path
 
 from clsreg.analysis.errors import InputError
 from clsreg.analysis.files import atomic_path
-from clsreg.analysis.vocabulary import BASELINE_METHOD, SAMPLINGS, SETTINGS
-from clsreg.simulate.report import add_holm, format_rows, load_records, paired_cells, stat_row
+from clsreg.analysis.vocabulary import BASELINE_METHOD, DEFAULT_MARGIN, SAMPLINGS, SETTINGS
+from clsreg.simulate.report import (
+    decide,
+    format_rows,
+    load_records,
+    paired_cells,
+    stat_row,
+    table_header,
+)
 
 BASELINES = (BASELINE_METHOD, "regcls")
 
 
-def _compare(records: list[dict], baseline: str, num_resamples: int) -> list[dict]:
+def _compare(records: list[dict], baseline: str, num_resamples: int,
+             margin: float) -> list[dict]:
     # Against regcls, reg itself is left out: it is the reg row's inverse.
     methods = sorted({r["config"]["model"] for r in records} - {baseline, BASELINE_METHOD})
     if baseline != BASELINE_METHOD and not methods:
@@ -30,12 +39,14 @@ def _compare(records: list[dict], baseline: str, num_resamples: int) -> list[dic
     return [{"setting": cell.setting, "sampling": cell.sampling, "method": cell.method,
              "baseline": baseline,
              **stat_row(cell.baseline, cell.candidate, cell.seeds, num_resamples,
-                        ("mse_baseline", "mse_method"))} for cell in cells]
+                        ("mse_baseline", "mse_method"), margin)} for cell in cells]
 
 
-def methods_rows(records: list[dict], num_resamples: int = 10_000) -> list[dict]:
-    """Every method against each of :data:`BASELINES`, per (setting, sampling), Holm over
-    all rows. Stores with several class counts are compared per count."""
+def methods_rows(records: list[dict], num_resamples: int = 10_000,
+                 margin: float = DEFAULT_MARGIN) -> list[dict]:
+    """Every method against each of :data:`BASELINES`, per (setting, sampling); one Holm
+    family per (method, baseline). Stores with several class counts are compared per
+    count."""
     counts = sorted({int(r["config"]["num_classes"]) for r in records} - {0}) or [0]
     rows = []
     for count in counts:
@@ -43,19 +54,21 @@ def methods_rows(records: list[dict], num_resamples: int = 10_000) -> list[dict]
         for baseline in BASELINES:
             if not any(r["config"]["model"] == baseline for r in subset):
                 continue
-            for row in _compare(subset, baseline, num_resamples):
+            for row in _compare(subset, baseline, num_resamples, margin):
                 rows.append({**row, "num_classes": count})
     if not rows:
         raise InputError("no method run pairs with a reg or regcls run in this store")
     order = {name: i for i, name in enumerate(SETTINGS + SAMPLINGS)}
     rows.sort(key=lambda r: (r["baseline"] != BASELINE_METHOD, order.get(r["setting"], 99),
                              order.get(r["sampling"], 99), r["num_classes"], r["method"]))
-    return add_holm(rows)
+    several = len(counts) > 1
+    return decide(rows, lambda r: f"{r['method']} vs {r['baseline']}"
+                  + (f", C = {r['num_classes']}" if several else ""))
 
 
 def best_rows(rows: list[dict]) -> list[dict]:
     """Per (setting, sampling): the method with the lowest mean test MSE, its change against
-    reg and against regcls, and whether each is significant (seed-level Holm p < 0.05)."""
+    reg and against regcls, each with its seed-level Holm p and verdict."""
     vs_reg = [r for r in rows if r["baseline"] == BASELINE_METHOD]
     by_cell: dict[tuple, list[dict]] = defaultdict(list)
     for row in vs_reg:
@@ -65,8 +78,8 @@ def best_rows(rows: list[dict]) -> list[dict]:
         reg_mse = members[0]["mse_baseline"]
         winner = min(members, key=lambda r: r["mse_method"])
         if winner["mse_method"] >= reg_mse:
-            name, versus_reg = BASELINE_METHOD, {"rel_change": 0.0, "p_holm": math.nan,
-                                                  "p_seed_holm": math.nan}
+            name, versus_reg = BASELINE_METHOD, {"rel_change": 0.0, "p_seed_holm": math.nan,
+                                                  "verdict": "—"}
         else:
             name, versus_reg = winner["method"], winner
         versus_cls = next((r for r in rows if r["baseline"] == "regcls"
@@ -75,17 +88,17 @@ def best_rows(rows: list[dict]) -> list[dict]:
         regcls = next((r for r in members if r["method"] == "regcls"), None)
         best.append({
             "setting": setting, "sampling": sampling, "best": name,
-            "vs_reg": versus_reg["rel_change"], "p_vs_reg": versus_reg["p_holm"],
-            "p_seed_vs_reg": versus_reg["p_seed_holm"],
+            "vs_reg": versus_reg["rel_change"], "p_seed_vs_reg": versus_reg["p_seed_holm"],
+            "verdict_vs_reg": versus_reg["verdict"],
             "vs_regcls": (versus_cls["rel_change"] if versus_cls is not None
                           else 0.0 if name == "regcls"
                           else (reg_mse / regcls["mse_method"] - 1 if regcls else math.nan)),
-            "p_vs_regcls": versus_cls["p_holm"] if versus_cls is not None else math.nan,
             "p_seed_vs_regcls": (versus_cls["p_seed_holm"] if versus_cls is not None
                                  else math.nan),
+            "verdict_vs_regcls": versus_cls["verdict"] if versus_cls is not None else "—",
             "regcls_vs_reg": regcls["rel_change"] if regcls else math.nan,
-            "p_regcls_vs_reg": regcls["p_holm"] if regcls else math.nan,
-            "p_seed_regcls_vs_reg": regcls["p_seed_holm"] if regcls else math.nan})
+            "p_seed_regcls_vs_reg": regcls["p_seed_holm"] if regcls else math.nan,
+            "verdict_regcls_vs_reg": regcls["verdict"] if regcls else "—"})
     return best
 
 
@@ -97,19 +110,20 @@ def write_csv(rows: list[dict], path: Path) -> Path:
     return path
 
 
-def methods_report(directory: Path, num_resamples: int = 10_000
-                   ) -> tuple[list[dict], list[dict], list[Path]]:
+def methods_report(directory: Path, num_resamples: int = 10_000,
+                   margin: float = DEFAULT_MARGIN) -> tuple[list[dict], list[dict], list[Path]]:
     """Both tables of a store, written as ``methods.csv`` and ``best.csv`` beside it."""
-    rows = methods_rows(load_records(directory), num_resamples)
+    rows = methods_rows(load_records(directory), num_resamples, margin)
     best = best_rows(rows)
     paths = [write_csv(rows, Path(directory) / "methods.csv"),
              write_csv(best, Path(directory) / "best.csv")]
     return rows, best, paths
 
 
-def methods_text(directory: Path, num_resamples: int = 10_000) -> str:
+def methods_text(directory: Path, num_resamples: int = 10_000,
+                 margin: float = DEFAULT_MARGIN) -> str:
     """What ``clsreg simulate methods`` prints: both tables and the CSVs it wrote."""
-    rows, best, paths = methods_report(directory, num_resamples)
+    rows, best, paths = methods_report(directory, num_resamples, margin)
     return "\n".join([format_methods(rows, best), *(f"-> {path}" for path in paths)])
 
 
@@ -132,24 +146,20 @@ def format_methods(rows: list[dict], best: list[dict]) -> str:
         return f"{value:.2g}" if math.isfinite(value) else "—"
 
     lines = ["Best method per cell (lowest mean test MSE). Changes are of mean test MSE; "
-             "p: Wilcoxon over the paired runs / t-test over seeds, each Holm-adjusted over "
-             "every comparison:", ""]
-    header = ["setting", "sampling", "best", "vs reg", "p", "vs regcls", "p",
-              "regcls vs reg", "p"]
-
-    def ps(first: float, second: float) -> str:
-        return f"{p(first)} / {p(second)}"
-
-    table = [[b["setting"], b["sampling"], b["best"], pct(b["vs_reg"]),
-              ps(b["p_vs_reg"], b["p_seed_vs_reg"]), pct(b["vs_regcls"]),
-              ps(b["p_vs_regcls"], b["p_seed_vs_regcls"]), pct(b["regcls_vs_reg"]),
-              ps(b["p_regcls_vs_reg"], b["p_seed_regcls_vs_reg"])] for b in best]
+             "p: t-test over seeds, Holm-adjusted within its (method, baseline) family; "
+             "verdicts as in the table below:", ""]
+    header = ["setting", "sampling", "best", "vs reg", "p", "verdict", "vs regcls", "p",
+              "verdict", "regcls vs reg", "p", "verdict"]
+    table = [[b["setting"], b["sampling"], b["best"], pct(b["vs_reg"]), p(b["p_seed_vs_reg"]),
+              b["verdict_vs_reg"], pct(b["vs_regcls"]), p(b["p_seed_vs_regcls"]),
+              b["verdict_vs_regcls"], pct(b["regcls_vs_reg"]), p(b["p_seed_regcls_vs_reg"]),
+              b["verdict_regcls_vs_reg"]] for b in best]
     from tabulate import tabulate
 
     lines.append(tabulate(table, headers=header, tablefmt="github", disable_numparse=True))
-    lines += ["", "Every comparison:", ""]
+    lines += ["", "Every comparison:", "", table_header(rows), ""]
     lines.append(format_rows(rows, ["baseline", "setting", "sampling", "num_classes", "method",
-                                    "n_pairs", "mse_baseline", "mse_method", "rel_change",
-                                    "ci_low", "ci_high", "win_rate", "p_holm",
-                                    "p_seed_holm"]))
+                                    "mse_baseline", "mse_method", "rel_change", "ci_low",
+                                    "ci_high", "p_seed_holm", "p_equiv_holm", "verdict",
+                                    "p_pair_holm"]))
     return "\n".join(lines)

@@ -3,14 +3,17 @@
 A method's run pairs with the baseline run of the same :class:`simulate.grid.Recipe` (data,
 seeds, training recipe) through :func:`analysis.compare.pair_runs`, which also leaves out
 pairs with a diverged run. A cell is (setting, sampling, class count), plus method, binning,
-hidden widths or optimizer when the store holds more than one. Per cell we report the paired
-statistics of :func:`analysis.stats.compare_paired` on the test MSE and Holm-adjust the
-Wilcoxon p-values across all cells. Beside them, the seed-level statistics of
-:func:`analysis.stats.compare_by_seed` (``seed_ci_*``, ``p_seed``): the data/model seed is
-the unit there, because every function and class count of a seed reuses its data draw and
-initialization, so the per-pair CI understates how much a 5-seed cell can move. The report
-returns data (and :func:`report_text` the text the CLI prints); :mod:`paper_figures` draws
-it.
+hidden widths or optimizer when the store holds more than one.
+
+Per cell, the inference rule of :mod:`analysis.inference` with the data/model seed as the
+unit (every function and class count of a seed reuses its data draw and initialization, so
+its pairs are not independent): the relative change of the mean test MSE, its Fieller 95% CI
+over seeds, the paired t-test over seeds (``p_seed``), the TOST equivalence test against
+± the margin (``p_equiv``), a verdict, and the seeds an undecided cell needs. Holm adjusts
+within one family per question (here: one method against the baseline over the table's
+cells). The per-pair statistics (bootstrap CI over pairs, win rate, Wilcoxon ``p_pair``) stay
+as secondary columns. The report returns data (and :func:`report_text` the text the CLI
+prints); :mod:`paper_figures` draws it.
 """
 
 from __future__ import annotations
@@ -24,18 +27,28 @@ import numpy as np
 from clsreg.analysis.compare import Pairing, pair_runs
 from clsreg.analysis.errors import InputError
 from clsreg.analysis.files import atomic_path
-from clsreg.analysis.stats import compare_by_seed, compare_paired, holm, seeds_needed
+from clsreg.analysis.inference import decide_families, family_sizes, unit_row
+from clsreg.analysis.stats import compare_paired
 from clsreg.analysis.store import ResultsStore
-from clsreg.analysis.vocabulary import BASELINE_METHOD, SAMPLINGS, SETTINGS, SIM_KIND
+from clsreg.analysis.vocabulary import (
+    BASELINE_METHOD,
+    DEFAULT_MARGIN,
+    P_PAIR,
+    SAMPLINGS,
+    SETTINGS,
+    SIM_KIND,
+)
 from clsreg.simulate.grid import RECIPE_DEFAULTS, sim_identity
 
-STAT_COLUMNS = ("n_pairs", "rel_change", "ci_low", "ci_high", "win_rate", "p_wilcoxon",
-                "p_ttest", "p_holm", "n_seeds", "seed_ci_low", "seed_ci_high", "p_seed",
-                "p_seed_holm", "seeds_needed")
-SUMMARY_COLUMNS = ("setting", "sampling", "num_classes", "n_pairs", "mse_reg", "mse_regcls",
-                   "rel_change", "ci_low", "ci_high", "win_rate", "p_wilcoxon", "p_ttest",
-                   "p_holm", "n_seeds", "seed_ci_low", "seed_ci_high", "p_seed", "p_seed_holm",
-                   "seeds_needed")
+# Seed-level (the claim), then per-pair (secondary) statistics of a cell.
+STAT_COLUMNS = ("n_seeds", "rel_change", "ci_low", "ci_high", "p_seed", "p_seed_holm",
+                "p_equiv", "p_equiv_holm", "verdict", "seeds_needed", "change_sd", "n_pairs",
+                "pair_ci_low", "pair_ci_high", "win_rate", "p_pair", "p_pair_holm", "family")
+SUMMARY_COLUMNS = ("setting", "sampling", "num_classes", "mse_reg", "mse_regcls",
+                   *STAT_COLUMNS)
+# What a table prints of each cell (the CSVs hold every column).
+SHOWN_STAT_COLUMNS = ["rel_change", "ci_low", "ci_high", "p_seed_holm", "p_equiv_holm",
+                      "verdict", "pair_ci_low", "pair_ci_high", "p_pair_holm"]
 # Recipe and method fields that split cells when, within one setting, the store holds more
 # than one value (λ and the learning rate differ by setting in the study's own grid).
 OPTIONAL_CELL_FIELDS = ("method", "binning", "hidden", "optimizer", "weight_decay",
@@ -124,50 +137,49 @@ def mse_columns(cells: list[Cell]) -> tuple[str, str]:
 
 
 def stat_row(baseline: np.ndarray, candidate: np.ndarray, seeds: np.ndarray,
-             num_resamples: int = 10_000, mse_names: tuple[str, str] = ("mse_a", "mse_b")
-             ) -> dict:
-    """The paired and seed-level statistics of one cell (before Holm), as a table row."""
-    result = compare_paired(baseline, candidate, num_resamples=num_resamples)
-    by_seed = compare_by_seed(baseline, candidate, seeds, num_resamples)
-    return {"n_pairs": result.n_pairs, mse_names[0]: result.mean_a,
-            mse_names[1]: result.mean_b, "rel_change": result.rel_change,
-            "ci_low": result.ci_low, "ci_high": result.ci_high, "win_rate": result.win_rate,
-            "p_wilcoxon": result.p_wilcoxon, "p_ttest": result.p_ttest,
-            "n_seeds": by_seed.n_seeds, "seed_ci_low": by_seed.ci_low,
-            "seed_ci_high": by_seed.ci_high, "p_seed": by_seed.p_ttest,
-            # Seeds a t-test over seeds needs to detect this change (80% power, α = 0.05).
-            "seeds_needed": seeds_needed(result.rel_change, by_seed.rel_change_sd)}
+             num_resamples: int = 10_000, mse_names: tuple[str, str] = ("mse_a", "mse_b"),
+             margin: float = DEFAULT_MARGIN) -> dict:
+    """The seed-level and per-pair statistics of one cell, as a table row; finish a table's
+    rows with :func:`decide`."""
+    pairs = compare_paired(baseline, candidate, num_resamples=num_resamples)
+    return {mse_names[0]: pairs.mean_a, mse_names[1]: pairs.mean_b,
+            **unit_row(baseline, candidate, seeds, margin),
+            "n_pairs": pairs.n_pairs, "pair_ci_low": pairs.ci_low,
+            "pair_ci_high": pairs.ci_high, "win_rate": pairs.win_rate,
+            P_PAIR: pairs.p_wilcoxon}
 
 
-def add_holm(rows: list[dict]) -> list[dict]:
-    """Holm-adjust the Wilcoxon and the seed-level p-values across ``rows`` (in place)."""
-    for row, adjusted, by_seed in zip(rows, holm([r["p_wilcoxon"] for r in rows]),
-                                      holm([r["p_seed"] for r in rows]), strict=True):
-        row["p_holm"] = float(adjusted)
-        row["p_seed_holm"] = float(by_seed)
-    return rows
+def decide(rows: list[dict], family_of) -> list[dict]:
+    """Holm within each family (``family_of(row)`` names its question), verdicts (in place)."""
+    return decide_families(rows, family_of, secondary=(P_PAIR,))
 
 
-def summarize(cells: list[Cell], num_resamples: int = 10_000) -> list[dict]:
-    """One summary row per cell, with Holm-adjusted Wilcoxon p-values across all rows."""
+def method_family(row: dict) -> str:
+    """The 1D report's family: one method against the baseline over the table's cells."""
+    return f"{row['method_name']} vs {BASELINE_METHOD}"
+
+
+def summarize(cells: list[Cell], num_resamples: int = 10_000,
+              margin: float = DEFAULT_MARGIN) -> list[dict]:
+    """One summary row per cell; Holm within each method's family of cells."""
     names = mse_columns(cells)
     rows = []
     for cell in cells:
         row = {name: (value if not isinstance(value, tuple) else "-".join(map(str, value)))
                for name, value in cell.extra}
         row.update({"setting": cell.setting, "sampling": cell.sampling,
-                    "num_classes": cell.num_classes})
-        row.update(stat_row(cell.baseline, cell.candidate, cell.seeds, num_resamples, names))
+                    "num_classes": cell.num_classes, "method_name": cell.method})
+        row.update(stat_row(cell.baseline, cell.candidate, cell.seeds, num_resamples, names,
+                            margin))
         rows.append(row)
-    return add_holm(rows)
+    return decide(rows, method_family)
 
 
 def columns(rows: list[dict]) -> list[str]:
     """The table's columns: varying cell fields, then the cell, the two MSEs and the stats."""
     extra = [f for f in OPTIONAL_CELL_FIELDS if rows and f in rows[0]]
     mse = [k for k in rows[0] if k.startswith("mse_")] if rows else []
-    return extra + ["setting", "sampling", "num_classes", "n_pairs", *mse,
-                    *STAT_COLUMNS[1:]]
+    return extra + ["setting", "sampling", "num_classes", *mse, *STAT_COLUMNS]
 
 
 def write_summary(rows: list[dict], path: Path) -> Path:
@@ -186,7 +198,7 @@ def format_rows(rows: list[dict], header: list[str]) -> str:
     """A GitHub-style table of ``header``'s columns: changes in %, p-values to 2 digits."""
     from tabulate import tabulate
 
-    percent = ("rel_change", "ci_low", "ci_high", "seed_ci_low", "seed_ci_high")
+    percent = ("rel_change", "ci_low", "ci_high", "pair_ci_low", "pair_ci_high")
     body = []
     for row in rows:
         line = []
@@ -208,17 +220,34 @@ def format_rows(rows: list[dict], header: list[str]) -> str:
     return tabulate(body, headers=header, tablefmt="github", disable_numparse=True)
 
 
+TABLE_NOTE = ("Unit: the seed (per-seed mean over the cell's functions). rel_change: of the "
+              "mean test MSE; ci: Fieller 95% over seeds; p_seed: paired t over seeds; "
+              "p_equiv: TOST against ±{margin:.0%} of the baseline; verdict from the "
+              "Holm-adjusted p; pair_ci, p_pair (Wilcoxon over function × seed pairs): "
+              "secondary, pairs of a seed are not independent.")
+
+
+def table_header(rows: list[dict]) -> str:
+    """The lines above a printed table: its unit and tests, and its Holm families."""
+    margin = rows[0]["margin"] if rows else DEFAULT_MARGIN
+    return f"{TABLE_NOTE.format(margin=margin)}\n{family_sizes(rows)}"
+
+
 def format_table(rows: list[dict]) -> str:
-    return format_rows(rows, columns(rows))
+    extra = [f for f in OPTIONAL_CELL_FIELDS if rows and f in rows[0]]
+    return format_rows(rows, extra + ["setting", "sampling", "num_classes",
+                                      *SHOWN_STAT_COLUMNS])
 
 
-def report(directory: Path, num_resamples: int = 10_000) -> tuple[list[dict], Path]:
+def report(directory: Path, num_resamples: int = 10_000,
+           margin: float = DEFAULT_MARGIN) -> tuple[list[dict], Path]:
     """Read the store in ``directory``, write ``summary.csv`` next to it, return the rows."""
-    rows = summarize(paired_cells(load_records(directory)), num_resamples)
+    rows = summarize(paired_cells(load_records(directory)), num_resamples, margin)
     return rows, write_summary(rows, Path(directory) / "summary.csv")
 
 
-def report_text(directory: Path, num_resamples: int = 10_000) -> str:
+def report_text(directory: Path, num_resamples: int = 10_000,
+                margin: float = DEFAULT_MARGIN) -> str:
     """What ``clsreg simulate report`` prints: :func:`report`'s table and the CSV it wrote."""
-    rows, path = report(directory, num_resamples)
-    return f"{format_table(rows)}\n-> {path}"
+    rows, path = report(directory, num_resamples, margin)
+    return f"{table_header(rows)}\n\n{format_table(rows)}\n-> {path}"

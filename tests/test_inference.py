@@ -1,7 +1,7 @@
 """The seed-level inference rule (analysis/inference.py): its interval covers with 5-20 skewed
 units where the percentile bootstrap does not, each verdict on constructed cells, TOST and
-the interval by hand with scipy.stats.t, units_needed by its formula, Holm over a family and
-bad input."""
+the interval by hand with scipy.stats.t, units_needed by its formula, Holm within named
+families, table verdicts and bad input."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ import pytest
 from clsreg.analysis.errors import InputError
 from clsreg.analysis.inference import (
     compare_units,
-    holm_family,
+    decide_families,
+    family_sizes,
     linearized_sd,
     per_unit_means,
     simulate_coverage,
     tost_p,
+    unit_row,
     units_needed,
 )
 from scipy import stats
@@ -54,7 +56,7 @@ def test_clear_help():
     assert result.verdict == "helps" and result.verdict_label == "helps"
     assert result.rel_change == pytest.approx(0.8047 - 1.0)
     assert result.ci_low < result.rel_change < result.ci_high < 0
-    assert result.p_difference < 1e-5 and math.isnan(result.units_needed)
+    assert result.p_difference < 1e-5 and result.units_needed <= result.n_units
 
 
 def test_clear_hurt():
@@ -180,25 +182,64 @@ def test_per_unit_means():
         per_unit_means(np.array([1.0, math.nan]), np.array([1, 2]))
 
 
-def test_holm_over_one_named_family():
-    rows = holm_family([cell([0.80, 0.82, 0.79, 0.81, 0.80]),
-                        cell([0.9, 1.1, 0.95, 1.08, 0.97]),
-                        cell([1.01, 0.99, 1.005, 0.995, 1.0])], family="1D clean, C = 64")
-    p = [row["p_difference"] for row in rows]
-    # Holm by hand: sorted p_(1) < p_(2) < p_(3) get 3 p_(1), max(that, 2 p_(2)), ...
+def family_row(changes: list[float], family: str, higher_is_better: bool = False) -> dict:
+    seeds = np.arange(BASELINE.size)
+    row = unit_row(BASELINE, BASELINE * np.array(changes), seeds,
+                   higher_is_better=higher_is_better)
+    return {**row, "name": family}
+
+
+def test_holm_within_each_named_family_and_verdicts_from_the_adjusted_p():
+    rows = [family_row([0.80, 0.82, 0.79, 0.81, 0.80], "A"),
+            family_row([0.9, 1.1, 0.95, 1.08, 0.97], "A"),
+            family_row([1.01, 0.99, 1.005, 0.995, 1.0], "A"),
+            family_row([0.95, 0.94, 0.96, 0.95, 0.93], "B")]
+    decide_families(rows, lambda row: row["name"])
+    p = [row["p_seed"] for row in rows[:3]]
+    # Holm by hand within family A: sorted p_(1) < p_(2) < p_(3) get 3 p_(1), max(.., 2 p_(2))
     order = np.argsort(p)
     expected = np.empty(3)
     running = 0.0
     for rank, i in enumerate(order):
         running = max(running, min(1.0, (3 - rank) * p[i]))
         expected[i] = running
-    assert [row["p_difference_holm"] for row in rows] == pytest.approx(expected.tolist())
-    assert rows[2]["p_equivalence_holm"] == pytest.approx(
-        min(1.0, 3 * rows[2]["p_equivalence"]))
-    assert {row["family"] for row in rows} == {"1D clean, C = 64"}
-    assert rows[1]["verdict_label"] == "undecided — needs ≈ 13 units"
-    with pytest.raises(InputError):
-        holm_family([], family="")
+    assert [row["p_seed_holm"] for row in rows[:3]] == pytest.approx(expected.tolist())
+    assert rows[2]["p_equiv_holm"] == pytest.approx(min(1.0, 3 * rows[2]["p_equiv"]))
+    # Family B has one cell: nothing to adjust.
+    assert rows[3]["p_seed_holm"] == rows[3]["p_seed"]
+    assert [row["family"] for row in rows] == ["A", "A", "A", "B"]
+    assert rows[0]["verdict"] == "helps"
+    assert rows[2]["verdict"] == "equivalent within ±5%"
+    # -5% with a tiny spread: significant, yet TOST cannot bound it inside ±5%.
+    assert rows[3]["verdict"] == "helps"
+    # Undecided: the seeds it needs come from its spread at family A's strictest level.
+    assert rows[1]["verdict"] == f"undecided — needs ≈ {rows[1]['seeds_needed']:.0f} seeds"
+    assert rows[1]["seeds_needed"] == units_needed(rows[1]["rel_change"], rows[1]["change_sd"],
+                                                   0.05, 1 - 0.05 / 3)
+    assert family_sizes(rows) == ("Holm families (one question each): A (3 cells); "
+                                  "B (1 cells)")
+
+
+def test_a_significant_change_inside_the_margin_says_both():
+    rows = decide_families([family_row([0.98, 0.981, 0.979, 0.98, 0.9805], "A")],
+                           lambda row: "A")
+    assert rows[0]["verdict"] == "helps, by less than ±5%"
+
+
+def test_higher_is_better_flips_the_direction():
+    rows = decide_families([family_row([1.20, 1.22, 1.19, 1.21, 1.20], "A", True)],
+                           lambda row: "A")
+    assert rows[0]["verdict"] == "helps"
+    assert compare_units(BASELINE, BASELINE * 1.2, higher_is_better=True).verdict == "helps"
+    assert compare_units(BASELINE, BASELINE * 1.2 + [0, .01, 0, 0, 0]).verdict == "hurts"
+
+
+def test_a_cell_without_data_is_a_dash_and_not_counted():
+    empty = {**unit_row(np.full(3, np.nan), np.full(3, np.nan), np.arange(3)), "name": "A"}
+    rows = decide_families([empty, family_row([0.8, 0.82, 0.79, 0.81, 0.8], "A")],
+                           lambda row: "A")
+    assert rows[0]["verdict"] == "—" and rows[1]["verdict"] == "helps"
+    assert family_sizes(rows) == "Holm families (one question each): A (1 cells)"
 
 
 def test_bad_input():

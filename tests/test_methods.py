@@ -258,7 +258,7 @@ def test_a_registered_method_flows_through_sweep_report_and_real_data(monkeypatc
     rows, path = report(tmp_path / "sim", num_resamples=200)
     assert [(r["method"], r["n_pairs"]) for r in rows] == [(l1cls, 2), ("regcls", 2)]
     assert path.read_text().splitlines()[0].startswith("method,setting,sampling,num_classes,"
-                                                       "n_pairs,mse_reg,mse_method,")
+                                                       "mse_reg,mse_method,n_seeds,")
     assert rows[0]["mse_method"] != rows[1]["mse_method"]
 
     rng = np.random.default_rng(0)

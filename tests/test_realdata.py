@@ -270,6 +270,8 @@ def test_paired_statistics_on_known_inputs():
     mae = compare_shot(runs, mask, "mae")
     assert mae["rel_change"] == pytest.approx(-0.5)
     assert mae["ci_low"] == pytest.approx(-0.5) and mae["ci_high"] == pytest.approx(-0.5)
+    assert mae["sample_ci_low"] == pytest.approx(-0.5)
+    assert mae["sample_ci_high"] == pytest.approx(-0.5)
     # Every one of 8 paired differences is negative: exact two-sided p = 2 / 2**8.
     assert mae["p_sample"] == pytest.approx(2 / 2**8)
     assert mae["seeds_won"] == 3 and mae["n_seeds"] == 3

@@ -22,6 +22,7 @@ from clsreg.cli import cli
 from clsreg.simulate.grid import PopulationKind, expand, grid_from_mapping, load_grid, populations
 from clsreg.simulate.report import SUMMARY_COLUMNS, paired_cells, report, summarize
 from clsreg.simulate.sweep import run_sweep
+from scipy import stats
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"settings": ["clean"], "samplings": ["uniform", "severe"], "functions": [0, 1],
@@ -196,11 +197,11 @@ def _synthetic_store(directory: Path) -> tuple[np.ndarray, np.ndarray]:
     regcls = reg * rng.uniform(0.6, 0.9, 12)  # reg+cls better on every pair
     records = []
     for i in range(12):
-        records.append(_record("reg", i, 0, reg[i]))
-        records.append(_record("regcls", i, 0, regcls[i], num_classes=16))
-        records.append(_record("regcls", i, 0, reg[i], num_classes=64))  # no change
-        records.append(_record("reg", i, 0, reg[i], sampling="uniform"))
-        records.append(_record("regcls", i, 0, reg[i] * 1.1, 16, sampling="uniform",
+        records.append(_record("reg", i, i % 4, reg[i]))
+        records.append(_record("regcls", i, i % 4, regcls[i], num_classes=16))
+        records.append(_record("regcls", i, i % 4, reg[i], num_classes=64))  # no change
+        records.append(_record("reg", i, i % 4, reg[i], sampling="uniform"))
+        records.append(_record("regcls", i, i % 4, reg[i] * 1.1, 16, sampling="uniform",
                                diverged=i == 3))
     records.append(_record("regcls", 99, 0, 5.0, num_classes=16))  # no reg partner
     with ResultsStore(directory) as store:
@@ -218,17 +219,27 @@ def test_report_pairs_runs_and_computes_the_summary(tmp_path):
     assert list(cells) == [("uniform", 16), ("severe", 16), ("severe", 64)]
     helped = cells[("severe", 16)]
     expected = compare_paired(reg, regcls, num_resamples=2000)
-    assert helped["n_pairs"] == 12
+    # The seed is the unit: 12 pairs of 4 seeds (3 functions each) are 4 units.
+    assert helped["n_pairs"] == 12 and helped["n_seeds"] == 4
     assert helped["rel_change"] == pytest.approx(regcls.mean() / reg.mean() - 1, rel=1e-12)
     assert helped["rel_change"] == pytest.approx(expected.rel_change)
+    seed_reg, seed_cls = (np.array([values[i::4].mean() for i in range(4)])
+                          for values in (reg, regcls))
+    assert helped["p_seed"] == pytest.approx(stats.ttest_rel(seed_cls, seed_reg).pvalue)
     assert helped["win_rate"] == 1.0
     assert helped["ci_low"] <= helped["rel_change"] <= helped["ci_high"] < 0
+    assert helped["pair_ci_low"] <= helped["rel_change"] <= helped["pair_ci_high"] < 0
     # Twelve pairs all one way: exact two-sided Wilcoxon p = 2 / 2^12, the smallest of the
-    # three tests, so Holm multiplies it by 3.
-    assert helped["p_wilcoxon"] == pytest.approx(2 / 2**12)
-    assert helped["p_holm"] == pytest.approx(3 * 2 / 2**12)
-    assert cells[("severe", 64)]["rel_change"] == 0.0
-    assert cells[("severe", 64)]["p_holm"] == 1.0  # no difference at all
+    # three cells' (secondary, per-pair) tests, so Holm over the family multiplies it by 3.
+    assert helped["p_pair"] == pytest.approx(2 / 2**12)
+    assert helped["p_pair_holm"] == pytest.approx(3 * 2 / 2**12)
+    assert helped["family"] == "regcls vs reg"
+    assert helped["verdict"] == ("helps" if helped["p_seed_holm"] < 0.05
+                                 else f"undecided — needs ≈ {helped['seeds_needed']:.0f} seeds")
+    same = cells[("severe", 64)]
+    assert same["rel_change"] == 0.0 and same["p_seed"] == 1.0  # no difference at all
+    # ... and TOST bounds it: every per-seed difference is exactly 0.
+    assert same["p_equiv_holm"] < 0.05 and same["verdict"] == "equivalent within ±5%"
     worse = cells[("uniform", 16)]
     assert worse["n_pairs"] == 11  # the diverged pair is left out
     assert worse["rel_change"] == pytest.approx(0.1)
@@ -265,7 +276,8 @@ def test_paired_cells_use_only_runs_with_a_partner(tmp_path):
     # 12 + 12 + 12 pairs with a partner, less the one with a diverged run (one rule for all).
     assert sum(c.baseline.size for c in cells) == 35
     rows = summarize(cells, num_resamples=200)
-    assert all(r["p_holm"] >= r["p_wilcoxon"] or np.isnan(r["p_holm"]) for r in rows)
+    assert all(r["p_pair_holm"] >= r["p_pair"] or np.isnan(r["p_pair_holm"]) for r in rows)
+    assert all(r["p_seed_holm"] >= r["p_seed"] or np.isnan(r["p_seed_holm"]) for r in rows)
 
 
 def test_methods_come_from_the_config_unless_given_on_the_command_line(tmp_path):
