@@ -337,21 +337,38 @@ def _rank_statistic(x: np.ndarray, y: np.ndarray, method: str) -> float:
     return _rank_correlation(x, y, method)[0]
 
 
-def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman ρ of each row pair of two (resamples × cells) arrays (NaN if constant)."""
-    rx = stats.rankdata(x, axis=1)
-    ry = stats.rankdata(y, axis=1)
-    rx -= rx.mean(axis=1, keepdims=True)
-    ry -= ry.mean(axis=1, keepdims=True)
+def _weighted_ranks(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Average ranks of ``values`` in each resample where cell i appears ``weights[r, i]``
+    times (ties share their mean rank, as :func:`scipy.stats.rankdata` gives them)."""
+    unique, inverse = np.unique(values, return_inverse=True)
+    counts = np.zeros((weights.shape[0], unique.size))
+    for column in range(values.size):  # per-value multiplicities, one column at a time
+        counts[:, inverse[column]] += weights[:, column]
+    below = np.cumsum(counts, axis=1) - counts
+    return (below + (counts + 1.0) / 2.0)[:, inverse]
+
+
+def _weighted_spearman(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Spearman ρ of each resample, given as multiplicities per cell (``weights``: resamples
+    × cells): the same numbers as ranking the resample written out (NaN if constant)."""
+    rx, ry = _weighted_ranks(x, weights), _weighted_ranks(y, weights)
+    total = weights.sum(axis=1, keepdims=True)
+    rx -= (weights * rx).sum(axis=1, keepdims=True) / total
+    ry -= (weights * ry).sum(axis=1, keepdims=True) / total
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (rx * ry).sum(1) / np.sqrt((rx ** 2).sum(1) * (ry ** 2).sum(1))
+        return ((weights * rx * ry).sum(1)
+                / np.sqrt((weights * rx ** 2).sum(1) * (weights * ry ** 2).sum(1)))
 
 
-def _resampled(x: np.ndarray, y: np.ndarray, draws: list[np.ndarray], method: str,
-               equal: bool) -> np.ndarray:
-    if method == "spearman" and equal:
-        index = np.stack(draws)
-        return _spearman_rows(x[index], y[index])
+def _resampled(x: np.ndarray, y: np.ndarray, chosen: np.ndarray, members: list[np.ndarray],
+               label: np.ndarray, method: str) -> np.ndarray:
+    """The correlation in each resample of whole clusters (``chosen``: resamples × draws of
+    cluster indices)."""
+    if method == "spearman":
+        per_cluster = np.zeros((chosen.shape[0], len(members)))
+        np.add.at(per_cluster, (np.arange(chosen.shape[0])[:, None], chosen), 1.0)
+        return _weighted_spearman(x, y, per_cluster[:, label])
+    draws = [np.concatenate([members[k] for k in row]) for row in chosen]
     return np.array([_rank_statistic(x[i], y[i], method) for i in draws])
 
 
@@ -393,13 +410,11 @@ def cluster_rank_correlation_ci(
         return ClusteredCorrelation(nan, nan, nan, len(members), base)
     rng = np.random.default_rng(seed)
     chosen = rng.integers(0, len(members), size=(num_resamples, len(members)))
-    draws = [np.concatenate([members[k] for k in row]) for row in chosen]
-    equal = len({m.size for m in members}) == 1
-    values = _resampled(x, y, draws, method, equal)
+    values = _resampled(x, y, chosen, members, label, method)
     low, high = _percentile(values, level) if math.isfinite(estimate) else (nan, nan)
     if z is None:
         return ClusteredCorrelation(estimate, low, high, len(members))
-    base_values = _resampled(z, y, draws, method, equal)
+    base_values = _resampled(z, y, chosen, members, label, method)
     base_low, base_high = _percentile(base_values, level) if math.isfinite(base) else (nan, nan)
     diff_low, diff_high = _percentile(values - base_values, level)
     return ClusteredCorrelation(estimate, low, high, len(members), base, base_low, base_high,

@@ -228,9 +228,27 @@ def test_one_cell_per_cluster_is_the_cell_bootstrap_draw_for_draw():
     y = x + rng.normal(size=40)
     rho, _, low, high = spearman_ci(x, y, 500, seed=7)
     clustered = cluster_rank_correlation_ci(x, y, np.arange(40), num_resamples=500, seed=7)
-    assert (clustered.estimate, clustered.low, clustered.high) == (rho, low, high)
+    assert (clustered.estimate, clustered.low, clustered.high) == pytest.approx(
+        (rho, low, high), abs=1e-12)
     with pytest.raises(InputError):
         cluster_rank_correlation_ci(x, y, np.arange(39))
+
+
+def test_clusters_of_unequal_size_with_ties_match_writing_each_resample_out():
+    # The resamples are ranked from per-cell multiplicities, not written out: the same
+    # numbers as concatenating the drawn clusters and ranking them with scipy.
+    rng = np.random.default_rng(6)
+    x = np.round(rng.normal(size=45), 0)  # many ties
+    y = x + rng.normal(size=45)
+    labels = rng.integers(0, 7, 45)
+    result = cluster_rank_correlation_ci(x, y, labels, num_resamples=300, seed=1)
+    _, index = np.unique(labels, return_inverse=True)
+    members = [np.flatnonzero(index == k) for k in range(7)]
+    chosen = np.random.default_rng(1).integers(0, 7, size=(300, 7))
+    written = [np.concatenate([members[k] for k in row]) for row in chosen]
+    rhos = np.array([stats.spearmanr(x[i], y[i]).statistic for i in written])
+    rhos = rhos[np.isfinite(rhos)]
+    assert (result.low, result.high) == pytest.approx(tuple(np.quantile(rhos, [0.025, 0.975])))
 
 
 def _cells(predicted, measured, sigma, functions):
