@@ -823,12 +823,11 @@ def number_text(value: float, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if math.isfinite(value) else "—"
 
 
-def _signed(value: float) -> str:
-    return f"{value:+.2f}" if math.isfinite(value) else "—"
-
-
-def _signed_ci(low: float, high: float) -> str:
-    return f"[{low:+.2f}, {high:+.2f}]" if math.isfinite(low) else "—"
+def signed_text(value: float, low: float, high: float) -> str:
+    """A difference of correlations with its CI, signed ("—" when undefined)."""
+    if not math.isfinite(value):
+        return "—"
+    return f"{value:+.2f} " + (f"[{low:+.2f}, {high:+.2f}]" if math.isfinite(low) else "—")
 
 
 def _cluster_note(rows: list[CheckRow]) -> str:
@@ -875,7 +874,7 @@ def format_check(result: TheoryCheck) -> str:
         [(r.regime, r.group, r.num_cells, r.num_clusters,
           f"{r.spearman:.2f} {ci_text(r.spearman_low, r.spearman_high)}",
           f"{number_text(r.sigma_spearman)} {ci_text(r.sigma_low, r.sigma_high)}",
-          f"{_signed(r.over_sigma)} {_signed_ci(r.over_sigma_low, r.over_sigma_high)}")
+          signed_text(r.over_sigma, r.over_sigma_low, r.over_sigma_high))
          for r in result.rows],
         headers=["regime", "cells", "n", CLUSTER_NAME + "s", "theory ρ [95% CI]",
                  "σ alone ρ [95% CI]", "theory − σ [95% CI]"]))
