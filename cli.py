@@ -572,7 +572,8 @@ def theory_check(sim_dir, target, method, sigma_fraction, out_dir, workers) -> N
 def theory_gap(samples_file, column, features_file, target, drop, value_range, sigma,
                as_json) -> None:
     """Will a classification loss help? Imbalance, gap, excess MSE, recommended classes, and
-    a calibrated verdict (likely to help / unlikely to matter / uncertain).
+    a calibrated verdict (likely to help / unlikely to matter / uncertain) while the
+    calibration predicts held-out tables; else one "no verdict" line and how to measure.
 
     \b
     Examples:

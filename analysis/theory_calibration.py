@@ -7,7 +7,9 @@ change of balanced MSE with its 95% CI and seed-level p-value. The points are st
 trains them through :mod:`realdata.calibration`). This module holds what is done with them:
 
 * :class:`Calibration`, the least-squares line ``measured ≈ intercept + slope · predicted``
-  with its prediction interval and the three-way verdict of ``clsreg theory gap``;
+  with its prediction interval and the three-way verdict of ``clsreg theory gap``, given
+  only while the line has predictive power on held-out tables (:class:`PredictivePower`,
+  leave-one-table-out; otherwise the verdict is None and the reason says why);
 * :func:`finish`: the outcome of every point (a significant help, a significant hurt or
   neither: seed-level paired t-test, Holm-adjusted within each role);
 * :func:`evaluate`: the fits of :data:`FITS`, every point's calibrated interval and verdict,
@@ -46,8 +48,79 @@ VERDICT_SOURCES = ("table", "series")
 # The calibrated interval's level (a prediction interval for one new table).
 INTERVAL_LEVEL = 0.9
 VERDICTS = ("likely to help", "unlikely to matter", "uncertain")
+# What a report shows where the calibration has no predictive power (the tool prints null).
+NO_VERDICT = "no verdict"
 # A point's outcome is significant when its Holm-adjusted seed-level p is below this.
 ALPHA = 0.05
+
+
+def table_of(row: dict, index: int) -> str:
+    """The table a point belongs to: the steps of an imbalance series share their dataset
+    (``diamonds/mild`` → ``diamonds``) and are held out together; a point without a name is
+    its own table."""
+    name = row.get("name")
+    if not isinstance(name, str):
+        return f"#{index}"
+    return name.split("/")[0] if row.get("source") == "series" else name
+
+
+@dataclass(frozen=True)
+class PredictivePower:
+    """Does the calibration line predict tables it was not fitted to?
+
+    Leave-one-table-out: every table (all steps of a series together) is predicted by the
+    line fitted to the other tables. ``loto_r2 = 1 − Σ(measured − held-out prediction)² /
+    Σ(measured − mean)²`` (≤ 0: no better than predicting the mean change for every table);
+    ``spearman`` ranks the held-out predictions against the measurements, its 95% CI drawing
+    whole tables (:func:`analysis.stats.cluster_rank_correlation_ci`). The rule: the line has
+    power when the full fit's slope 95% CI lies above 0 *and* ``loto_r2 > 0``; otherwise
+    ``theory gap`` gives no verdict.
+    """
+
+    num_tables: int
+    loto_r2: float
+    spearman: float
+    spearman_low: float
+    spearman_high: float
+    slope: float
+    slope_low: float
+    slope_high: float
+
+    @property
+    def has_power(self) -> bool:
+        return bool(self.slope_low > 0 and self.loto_r2 > 0)
+
+    def describe(self) -> str:
+        """The numbers behind the rule, in one parenthesis-free clause."""
+        return (f"leave-one-table-out R² {self.loto_r2:.2f}, Spearman {self.spearman:.2f} "
+                f"[{self.spearman_low:.2f}, {self.spearman_high:.2f}] over {self.num_tables} "
+                f"held-out tables; slope {self.slope:.2f} [{self.slope_low:.2f}, "
+                f"{self.slope_high:.2f}]")
+
+
+def predictive_power(rows: list[dict], slope: tuple[float, float, float]) -> PredictivePower:
+    """:class:`PredictivePower` of the line fitted to ``rows`` (``slope``: its slope and
+    95% CI), by refitting without each table in turn (no retraining: the points only)."""
+    from clsreg.analysis.stats import cluster_rank_correlation_ci
+
+    tables = np.array([table_of(r, i) for i, r in enumerate(rows)])
+    x = np.array([float(r["predicted_change"]) for r in rows])
+    y = np.array([float(r["measured_change"]) for r in rows])
+    held_out = np.full(x.size, math.nan)
+    for table in np.unique(tables):
+        out = tables == table
+        rest = [r for r, o in zip(rows, out, strict=True) if not o]
+        if len(rest) >= 4 and np.ptp(x[~out]) > 0:
+            fit = Calibration.fit(rest, loto=False)
+            held_out[out] = fit.intercept + fit.slope * x[out]
+    ok = np.isfinite(held_out)
+    total = float(np.sum((y[ok] - y.mean()) ** 2))
+    r2 = 1.0 - float(np.sum((y[ok] - held_out[ok]) ** 2)) / total if total > 0 else math.nan
+    rho = cluster_rank_correlation_ci(held_out[ok], y[ok], tables[ok], num_resamples=2000)
+    return PredictivePower(num_tables=int(np.unique(tables[ok]).size), loto_r2=r2,
+                           spearman=rho.estimate, spearman_low=rho.low,
+                           spearman_high=rho.high, slope=slope[0], slope_low=slope[1],
+                           slope_high=slope[2])
 
 
 @dataclass(frozen=True)
@@ -71,9 +144,11 @@ class Calibration:
     predicted_ss: float
     detectable: float
     r_squared: float
+    power: PredictivePower | None = None
 
     @classmethod
-    def fit(cls, rows: list[dict]) -> Calibration:
+    def fit(cls, rows: list[dict], loto: bool = True) -> Calibration:
+        """The line through ``rows``, and (``loto``) its :class:`PredictivePower`."""
         from scipy import stats
 
         x = np.array([float(r["predicted_change"]) for r in rows])
@@ -86,13 +161,15 @@ class Calibration:
         residual = y - (fit.intercept + fit.slope * x)
         sd = float(np.sqrt(np.sum(residual ** 2) / (x.size - 2)))
         t = stats.t.ppf(0.975, x.size - 2)
-        return cls(intercept=float(fit.intercept), slope=float(fit.slope),
-                   slope_low=float(fit.slope - t * fit.stderr),
-                   slope_high=float(fit.slope + t * fit.stderr), residual_sd=sd,
+        slope = (float(fit.slope), float(fit.slope - t * fit.stderr),
+                 float(fit.slope + t * fit.stderr))
+        return cls(intercept=float(fit.intercept), slope=slope[0], slope_low=slope[1],
+                   slope_high=slope[2], residual_sd=sd,
                    num_points=int(x.size), predicted_mean=float(x.mean()),
                    predicted_ss=float(np.sum((x - x.mean()) ** 2)),
                    detectable=float(np.median(half[np.isfinite(half)])),
-                   r_squared=float(fit.rvalue ** 2))
+                   r_squared=float(fit.rvalue ** 2),
+                   power=predictive_power(list(rows), slope) if loto else None)
 
     def interval(self, predicted: float) -> tuple[float, float, float]:
         """The calibrated change for ``predicted``, and its prediction interval."""
@@ -105,9 +182,14 @@ class Calibration:
         t = stats.t.ppf(0.5 + INTERVAL_LEVEL / 2, self.num_points - 2)
         return center, center - t * spread, center + t * spread
 
-    def verdict(self, predicted: float) -> tuple[str, str]:
-        """(verdict, why): helps if the whole interval is below 0; does not matter if it lies
-        within ± the detectable change; uncertain otherwise."""
+    def verdict(self, predicted: float) -> tuple[str | None, str]:
+        """(verdict, why): None while the line has no predictive power on held-out tables
+        (:class:`PredictivePower`); else helps if the whole interval is below 0, does not
+        matter if it lies within ± the detectable change, uncertain otherwise."""
+        if self.power is not None and not self.power.has_power:
+            return None, ("no verdict: the calibration has no predictive power on held-out "
+                          f"tables ({self.power.describe()}; a verdict needs the slope's CI "
+                          "above 0 and R² > 0)")
         center, low, high = self.interval(predicted)
         span = (f"calibrated change {100 * center:+.1f}% "
                 f"[{100 * low:+.1f}, {100 * high:+.1f}] ({100 * INTERVAL_LEVEL:.0f}% "
@@ -185,7 +267,8 @@ def evaluate(frame: pd.DataFrame) -> tuple[dict[str, Calibration], pd.DataFrame,
         scored[f"calibrated_{label}"] = [i[0] for i in intervals]
         scored[f"low_{label}"] = [i[1] for i in intervals]
         scored[f"high_{label}"] = [i[2] for i in intervals]
-        scored[f"verdict_{label}"] = [fit.verdict(p)[0] for p in scored["predicted_change"]]
+        scored[f"verdict_{label}"] = [fit.verdict(p)[0] or NO_VERDICT
+                                      for p in scored["predicted_change"]]
         for role in ("calibration", "validation"):
             part = scored[(scored["role"] == role) & scored["source"].isin(VERDICT_SOURCES)]
             scores[f"{role} tables, {label} fit"] = verdict_scores(part, f"verdict_{label}")
@@ -202,6 +285,7 @@ def verdict_scores(part: pd.DataFrame, column: str) -> dict:
         "hurt": int((part["outcome"] == "hurt").sum()),
         "says_help": int(says_help.sum()), "says_null": int(says_null.sum()),
         "says_uncertain": int((part[column] == VERDICTS[2]).sum()),
+        "says_nothing": int((part[column] == NO_VERDICT).sum()),
         "precision_help": (float((says_help & helped).sum() / says_help.sum())
                            if says_help.any() else math.nan),
         "recall_help": (float((says_help & helped).sum() / helped.sum())
@@ -224,13 +308,22 @@ def format_calibration_report(fits: dict[str, Calibration], scored: pd.DataFrame
     lines = ["# Calibration and validation of `clsreg theory gap` (generated by "
              "build_calibration.py)", "", "## Fits: measured change ≈ intercept + slope × "
              "predicted change", "",
-             "| fit | points | slope [95% CI] | intercept | residual sd | R² | detectable |",
-             "|---|---|---|---|---|---|---|"]
+             "| fit | points | slope [95% CI] | intercept | residual sd | R² | detectable | "
+             "held-out tables | LOTO R² | LOTO Spearman [95% CI] | predictive power |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, fit in fits.items():
+        power = fit.power
         lines.append(f"| {name} | {fit.num_points} | {fit.slope:.2f} [{fit.slope_low:.2f}, "
                      f"{fit.slope_high:.2f}] | {_pct(fit.intercept)} | "
                      f"{100 * fit.residual_sd:.1f}% | {fit.r_squared:.2f} | "
-                     f"±{100 * fit.detectable:.1f}% |")
+                     f"±{100 * fit.detectable:.1f}% | {power.num_tables} | "
+                     f"{power.loto_r2:.2f} | {power.spearman:.2f} [{power.spearman_low:.2f}, "
+                     f"{power.spearman_high:.2f}] | {'yes' if power.has_power else 'no'} |")
+    lines += ["", "LOTO: leave-one-table-out (each table, a series' steps together, predicted "
+              "by the line fitted to the others; R² = 1 − Σ(measured − held-out prediction)² "
+              "/ Σ(measured − mean)²; Spearman's CI draws whole tables). Predictive power = "
+              "the slope's 95% CI above 0 and LOTO R² > 0; without it `theory gap` gives no "
+              "verdict (\"no verdict\" below) and points to measuring."]
     lines += ["", "## Points", "",
               "| role | point | imbalance | predicted | calibrated (real fit) [90% PI] | "
               "verdict (real fit) | verdict (pooled fit) | measured [95% CI] | "
@@ -246,11 +339,13 @@ def format_calibration_report(fits: dict[str, Calibration], scored: pd.DataFrame
             f"{r['outcome']} |")
     lines += ["", "## Scores (real points only)", "",
               "| set, fit | points | helped | hurt | says help | says no matter | "
-              "says uncertain | precision (help) | recall (help) | Spearman (pred, meas) |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "says uncertain | no verdict | precision (help) | recall (help) | "
+              "Spearman (pred, meas) |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, s in scores.items():
         lines.append(f"| {name} | {s['points']} | {s['helped']} | {s['hurt']} | "
                      f"{s['says_help']} | {s['says_null']} | {s['says_uncertain']} | "
+                     f"{s['says_nothing']} | "
                      f"{s['precision_help']:.2f} | {s['recall_help']:.2f} | "
                      f"{s['spearman']:.2f} |")
     return "\n".join(lines) + "\n"

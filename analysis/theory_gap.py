@@ -15,7 +15,9 @@ on the range, Gaussian predictive scale σ):
 * the predicted relative change of balanced MSE, ``−captured·excess / (σ² + excess)`` (the
   class head removes at most the captured part of the excess from the plain regressor's
   ``σ² + excess``), mapped through a *calibration* — the measured outcomes of real tables
-  (:mod:`analysis.theory_calibration`) — to an interval and a three-way verdict.
+  (:mod:`analysis.theory_calibration`) — to an interval and a three-way verdict, given only
+  while the calibration predicts held-out tables (leave-one-table-out); the shipped one does
+  not, so the tool says so in one line (verdict None) and points to measuring instead.
 
 Range and σ are chosen robustly: by default the range is the central 99% of the targets
 (0.5% and 99.5% quantiles; one outlier cannot stretch it, and the targets outside it are
@@ -41,7 +43,13 @@ from clsreg.analysis.theory import (
     density_from_samples,
     excess_mse,
 )
-from clsreg.analysis.theory_calibration import VERDICTS, Calibration, load_calibration
+from clsreg.analysis.theory_calibration import (
+    INTERVAL_LEVEL,
+    VERDICTS,
+    Calibration,
+    PredictivePower,
+    load_calibration,
+)
 from clsreg.analysis.vocabulary import BINNINGS, DEFAULT_SIGMA_FRACTION
 
 CANDIDATE_CLASSES = (2, 4, 8, 16, 32, 64, 128, 256)
@@ -125,9 +133,10 @@ class GapReport:
     predicted_rel_change: float
     calibrated_rel_change: float
     interval: tuple[float, float]
-    verdict: str
+    verdict: str | None  # None: the calibration has no predictive power (``reason`` says so)
     reason: str
     candidates: list[Candidate] = field(default_factory=list)
+    calibration_power: PredictivePower | None = None
 
     def as_json_dict(self) -> dict:
         """The JSON object of ``--json`` (non-finite numbers become null)."""
@@ -135,11 +144,14 @@ class GapReport:
             return value if not isinstance(value, float) or math.isfinite(value) else None
 
         values = {k: clean(v) for k, v in asdict(self).items()
-                  if k not in ("candidates", "range", "interval")}
+                  if k not in ("candidates", "range", "interval", "calibration_power")}
         values["range"] = [clean(v) for v in self.range]
         values["interval"] = [clean(v) for v in self.interval]
         values["candidates"] = [{k: clean(v) for k, v in asdict(c).items()}
                                 for c in self.candidates]
+        power = self.calibration_power
+        values["calibration_power"] = (None if power is None else {
+            **{k: clean(v) for k, v in asdict(power).items()}, "has_power": power.has_power})
         return values
 
 
@@ -226,11 +238,12 @@ def gap_report(
     excess = excess_mse(density, sigma)
     change = predicted_change(excess, sigma, best.captured_fraction)
     center = interval_low = interval_high = math.nan
-    verdict, reason = VERDICTS[2], "not calibrated"
+    verdict, reason, power = VERDICTS[2], "not calibrated", None
     if calibrate:
         calibration = load_calibration() if calibration is None else calibration
         center, interval_low, interval_high = calibration.interval(change)
         verdict, reason = calibration.verdict(change)
+        power = calibration.power
     captured = best.captured_fraction if math.isfinite(best.captured_fraction) else 0.0
     return GapReport(n=int(values.size), n_outside=n_outside, range=(low, high),
                      range_rule=range_rule, sigma=float(sigma), sigma_source=sigma_source,
@@ -243,7 +256,7 @@ def gap_report(
                      recommended_binning=best.binning, predicted_benefit_mse=captured * excess,
                      predicted_rel_change=change, calibrated_rel_change=center,
                      interval=(interval_low, interval_high), verdict=verdict, reason=reason,
-                     candidates=candidates)
+                     candidates=candidates, calibration_power=power)
 
 
 def format_report(report: GapReport, measure_hint: str | None = None,
@@ -274,10 +287,18 @@ def format_report(report: GapReport, measure_hint: str | None = None,
         f"{report.sigma ** 2 + report.excess_mse:.4g} balanced MSE)",
         f"theory's change of balanced MSE with the class loss: "
         f"{100 * report.predicted_rel_change:+.2f}% (at best)",
-        f"verdict: {report.verdict.upper()}: {report.reason}",
     ]
-    if measure_hint:
-        lines.append(f"measure it for real: {measure_hint}")
+    if report.verdict is None:  # no predictive power: the interval as information, no verdict
+        low, high = report.interval
+        lines.append(f"calibrated change (information, not a verdict): "
+                     f"{100 * report.calibrated_rel_change:+.1f}% [{100 * low:+.1f}, "
+                     f"{100 * high:+.1f}] ({100 * INTERVAL_LEVEL:.0f}% prediction interval)")
+        lines.append(report.reason + (f"; measure instead: {measure_hint}" if measure_hint
+                                      else ""))
+    else:
+        lines.append(f"verdict: {report.verdict.upper()}: {report.reason}")
+        if measure_hint:
+            lines.append(f"measure it for real: {measure_hint}")
     lines += ["", tabulate([(c.num_classes, c.binning, f"{c.captured_fraction:.3f}",
                              c.min_class_count) for c in report.candidates],
                            headers=["classes", "binning", "captured", "min class count"])]

@@ -58,7 +58,11 @@ import numpy as np
 from clsreg.analysis.compare import pair_runs
 from clsreg.analysis.errors import InputError
 from clsreg.analysis.files import atomic_path, ensure_dir
-from clsreg.analysis.stats import rank_correlation_ci, split_half_reliability
+from clsreg.analysis.stats import (
+    cluster_rank_correlation_ci,
+    rank_correlation_ci,
+    split_half_reliability,
+)
 from clsreg.analysis.store import ResultsStore
 from clsreg.analysis.theory import (
     class_edges,
@@ -367,6 +371,14 @@ PREDICTORS = {
     "relative": ("relative_excess", "relative_benefit"),
 }
 DEFAULT_PREDICTOR = {"excess": "excess_mse", "gain": "predicted_benefit"}
+# What a bootstrap draws whole: the function (within a regime and group). Every cell of one
+# function (its samplings, class counts and, pooled, both settings) shares that function's
+# reg runs and σ, so its cells are near-replicates (intraclass correlation ≈ 0.9 on the paper
+# grid); resampling cells would treat them as independent and give too narrow a CI.
+CLUSTER_KEYS = ("function_seed", "function")
+CLUSTER_NAME = "function"
+# The baseline predictor: σ alone (the store's uniform reg RMSE the theory is given).
+SIGMA_PREDICTOR = "sigma"
 CALIBRATION_BINS = 10
 
 
@@ -565,6 +577,16 @@ class CheckRow:
     ceiling: float
     share_of_ceiling: float
     theory_applies: bool
+    cluster: str = CLUSTER_NAME
+    num_clusters: int = 0
+    spearman_cell_low: float = math.nan  # the cell bootstrap's CI, for comparison only
+    spearman_cell_high: float = math.nan
+    sigma_spearman: float = math.nan  # σ alone as the predictor, same cells
+    sigma_low: float = math.nan
+    sigma_high: float = math.nan
+    over_sigma: float = math.nan  # ρ(predictor) − ρ(σ), CI paired over the same clusters
+    over_sigma_low: float = math.nan
+    over_sigma_high: float = math.nan
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -602,31 +624,42 @@ def correlate(cells: list[dict], target: str, regime: str, group: str, form: str
               predictor: str, within: str | None = None, num_resamples: int = 1000,
               seed: int = 0) -> CheckRow:
     """The rank correlation of ``predictor`` with the measured ``form`` over ``cells``
-    (``within``: ranks taken inside each setting or function first)."""
+    (``within``: ranks taken inside each setting or function first), beside σ alone, with
+    CIs that resample whole functions (:data:`CLUSTER_KEYS`)."""
     relative = form == "relative"
     predicted = np.array([c[predictor] for c in cells])
     measured = np.array([c["measured_rel" if relative else "measured"] for c in cells])
-    keep = np.isfinite(predicted) & np.isfinite(measured)
+    sigma = np.array([c[SIGMA_PREDICTOR] for c in cells])
+    keep = np.isfinite(predicted) & np.isfinite(measured) & np.isfinite(sigma)
     kept = [c for c, k in zip(cells, keep, strict=True) if k]
-    predicted, measured = predicted[keep], measured[keep]
+    predicted, measured, sigma = predicted[keep], measured[keep], sigma[keep]
     if within is not None and kept:
         labels = [c[within] for c in kept]
         predicted, measured = _within(predicted, labels), _within(measured, labels)
-    rho, p_value, low, high = rank_correlation_ci(predicted, measured, "spearman",
-                                                  num_resamples, seed)
-    tau, _, tau_low, tau_high = rank_correlation_ci(predicted, measured, "kendall",
-                                                    max(200, num_resamples // 5), seed)
+        sigma = _within(sigma, labels)
+    clusters = np.array([str(tuple(c[k] for k in CLUSTER_KEYS)) for c in kept])
+    rho = cluster_rank_correlation_ci(predicted, measured, clusters, "spearman",
+                                      num_resamples, seed, baseline=sigma)
+    tau = cluster_rank_correlation_ci(predicted, measured, clusters, "kendall",
+                                      max(200, num_resamples // 5), seed)
+    _, p_value, cell_low, cell_high = rank_correlation_ci(predicted, measured, "spearman",
+                                                          num_resamples, seed)
     reliability = split_half_reliability(_seed_matrix(kept, relative))
-    share = (rho / reliability.ceiling if reliability.ceiling and math.isfinite(rho)
-             else math.nan)
+    share = (rho.estimate / reliability.ceiling
+             if reliability.ceiling and math.isfinite(rho.estimate) else math.nan)
     name = predictor if within is None else f"{predictor} (ranked within {within})"
     return CheckRow(target=target, regime=regime, group=group, form=form, predictor=name,
                     num_cells=len(kept), num_runs=int(sum(c["num_seeds"] for c in kept)),
-                    spearman=rho, spearman_low=low, spearman_high=high, p_value=p_value,
-                    kendall=tau, kendall_low=tau_low, kendall_high=tau_high,
-                    split_half=reliability.split_half, reliability=reliability.reliability,
-                    ceiling=reliability.ceiling, share_of_ceiling=share,
-                    theory_applies=group != "ood")
+                    spearman=rho.estimate, spearman_low=rho.low, spearman_high=rho.high,
+                    p_value=p_value, kendall=tau.estimate, kendall_low=tau.low,
+                    kendall_high=tau.high, split_half=reliability.split_half,
+                    reliability=reliability.reliability, ceiling=reliability.ceiling,
+                    share_of_ceiling=share, theory_applies=group != "ood",
+                    cluster=CLUSTER_NAME, num_clusters=rho.num_clusters,
+                    spearman_cell_low=cell_low, spearman_cell_high=cell_high,
+                    sigma_spearman=rho.baseline, sigma_low=rho.baseline_low,
+                    sigma_high=rho.baseline_high, over_sigma=rho.difference,
+                    over_sigma_low=rho.difference_low, over_sigma_high=rho.difference_high)
 
 
 def _regimes(cells: list[dict]) -> dict[str, list[dict]]:
@@ -790,6 +823,23 @@ def number_text(value: float, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if math.isfinite(value) else "—"
 
 
+def signed_text(value: float, low: float, high: float) -> str:
+    """A difference of correlations with its CI, signed ("—" when undefined)."""
+    if not math.isfinite(value):
+        return "—"
+    return f"{value:+.2f} " + (f"[{low:+.2f}, {high:+.2f}]" if math.isfinite(low) else "—")
+
+
+def _cluster_note(rows: list[CheckRow]) -> str:
+    """What the CIs resample, with the range of cluster counts over ``rows``."""
+    counts = sorted({r.num_clusters for r in rows})
+    many = (f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}")
+    return (f"95% CIs: percentile bootstrap drawing whole {CLUSTER_NAME}s with replacement "
+            f"({many} per row; all cells of a {CLUSTER_NAME} in the row's regime and group — "
+            "its samplings, class counts and settings — go together, since they share its "
+            "reg runs and σ), not single cells.")
+
+
 def format_check(result: TheoryCheck) -> str:
     """The check as tables, then the plain statement of where the theory does not apply."""
     from tabulate import tabulate
@@ -806,20 +856,36 @@ def format_check(result: TheoryCheck) -> str:
           number_text(r.reliability), number_text(r.ceiling), number_text(r.share_of_ceiling),
           "yes" if r.theory_applies else "NO")
          for r in result.rows],
-        headers=["regime", "cells", "n", "runs", "Spearman ρ [95% CI]", "p",
-                 "Kendall τ [95% CI]", "split-half", "reliability", "ceiling", "ρ/ceiling",
+        headers=["regime", "cells", "n", "runs", f"Spearman ρ [95% CI, {CLUSTER_NAME}s]",
+                 "p (cells)", f"Kendall τ [95% CI, {CLUSTER_NAME}s]", "split-half",
+                 "reliability", "ceiling", "ρ/ceiling",
                  "theory applies"]))
-    lines += ["", "Split-half: Spearman of the measured cells between halves of their seeds; "
+    lines += ["", f"{_cluster_note(result.rows)} p (cells): Spearman's test with the cells "
+              "as independent, for reference (it is not: read the CI). Split-half: Spearman "
+              "of the measured cells between halves of their seeds; "
               "reliability: its Spearman-Brown correction to all seeds (0 if the halves do not "
               "agree); ceiling = √reliability, the ρ a noise-free predictor can expect against "
               "these noisy cells.", ""]
-    lines.append(f"What was tried ({POOLED} pooled):")
+    lines.append("The theory against σ alone (σ: the per-function σ the theory is given; "
+                 "its Spearman with the measurement over the same cells; theory − σ: the "
+                 "difference of the two ρ, its CI paired over the same resampled "
+                 f"{CLUSTER_NAME}s):")
+    lines.append(tabulate(
+        [(r.regime, r.group, r.num_cells, r.num_clusters,
+          f"{r.spearman:.2f} {ci_text(r.spearman_low, r.spearman_high)}",
+          f"{number_text(r.sigma_spearman)} {ci_text(r.sigma_low, r.sigma_high)}",
+          signed_text(r.over_sigma, r.over_sigma_low, r.over_sigma_high))
+         for r in result.rows],
+        headers=["regime", "cells", "n", CLUSTER_NAME + "s", "theory ρ [95% CI]",
+                 "σ alone ρ [95% CI]", "theory − σ [95% CI]"]))
+    lines.append("")
+    lines.append(f"What was tried ({POOLED} pooled; CIs resample whole {CLUSTER_NAME}s):")
     lines.append(tabulate(
         [(r.regime, r.form, r.predictor, r.num_cells,
           f"{r.spearman:.2f} {ci_text(r.spearman_low, r.spearman_high)}",
           number_text(r.ceiling), number_text(r.share_of_ceiling)) for r in result.candidates],
-        headers=["regime", "measured", "predictor", "cells", "Spearman ρ [95% CI]", "ceiling",
-                 "ρ/ceiling"]))
+        headers=["regime", "measured", "predictor", "cells",
+                 f"Spearman ρ [95% CI, {CLUSTER_NAME}s]", "ceiling", "ρ/ceiling"]))
     if result.calibration:
         lines += ["", f"Calibration ({POOLED}, {DEFAULT_PREDICTOR[result.target]}, deciles "
                   "of the prediction; every regime together):"]

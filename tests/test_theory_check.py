@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from clsreg.analysis.errors import InputError
-from clsreg.analysis.stats import rank_correlation_ci, split_half_reliability
+from clsreg.analysis.stats import (
+    cluster_rank_correlation_ci,
+    rank_correlation_ci,
+    spearman_ci,
+    split_half_reliability,
+)
 from clsreg.analysis.store import Record, ResultsStore
 from clsreg.analysis.theory import excess_mse
 from clsreg.cli import cli
@@ -16,6 +21,7 @@ from clsreg.simulate.data import DATA_SEEDS, MODEL_SEEDS
 from clsreg.simulate.theory_link import (
     POOLED,
     attach_predictions,
+    correlate,
     measured_excess,
     measured_pairs,
     run_check,
@@ -23,6 +29,7 @@ from clsreg.simulate.theory_link import (
     theory_records,
     uniform_rmse,
 )
+from scipy import stats
 
 SAMPLINGS = ("mild", "moderate", "severe")
 FUNCTIONS = (0, 1, 2)
@@ -117,12 +124,28 @@ def test_check_ranks_a_store_built_from_the_theory_perfectly(store):
     assert other and all(-1 <= r.spearman <= 1 for r in other)
 
 
+def test_check_resamples_functions_and_sets_the_theory_beside_sigma(store):
+    result = run_check(store, "excess", num_resamples=200)
+    clean = {r.group: r for r in result.rows}["clean"]
+    assert clean.cluster == "function" and clean.num_clusters == len(FUNCTIONS)
+    # σ alone: the Spearman of the cells' σ (σ-from, one per function) with the measurement.
+    cells = [c for c in result.cells if c["setting"] == "clean"]
+    expected = stats.spearmanr([c["sigma"] for c in cells], [c["measured"] for c in cells])
+    assert clean.sigma_spearman == pytest.approx(expected.statistic)
+    assert clean.over_sigma == pytest.approx(1.0 - expected.statistic)
+    # The theory ranks every draw perfectly, so the difference's CI is 1 − σ's CI, reversed.
+    assert clean.over_sigma_low == pytest.approx(1.0 - clean.sigma_high)
+    assert clean.over_sigma_high == pytest.approx(1.0 - clean.sigma_low)
+
+
 def test_check_command_and_bad_stores(store, tmp_path):
     result = CliRunner().invoke(cli, ["theory", "check", str(store), "--out",
                                       str(tmp_path / "out"), "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert "== excess ==" in result.output and "== gain ==" in result.output
     assert "does NOT apply to ood" in result.output
+    assert "σ alone ρ [95% CI]" in result.output and "Spearman ρ [95% CI, functions]" in (
+        result.output)
     assert (tmp_path / "out" / "check_gain.csv").stat().st_size > 100
     bad = CliRunner().invoke(cli, ["theory", "check", str(tmp_path / "nothing")])
     assert bad.exit_code == 2 and bad.output.startswith("Error:")
@@ -170,3 +193,89 @@ def test_figures_theory(store, tmp_path):
                  "theory_predicted_vs_measured"):
         assert (tmp_path / "figs" / f"{name}.png").stat().st_size > 1000
         assert (tmp_path / "figs" / f"{name}.pdf").exists()
+
+
+def _clustered(num_clusters: int = 8, per_cluster: int = 25, seed: int = 3):
+    """Cells that are near-copies of their cluster: cluster-level x and y independent (the
+    true correlation over clusters is 0), cells of one cluster within 1e-3 of each other."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(num_clusters), per_cluster)
+    x = rng.normal(size=num_clusters)[labels] + 1e-3 * rng.normal(size=labels.size)
+    y = rng.normal(size=num_clusters)[labels] + 1e-3 * rng.normal(size=labels.size)
+    return x, y, labels
+
+
+def test_cluster_bootstrap_is_wider_than_the_cell_bootstrap_on_clustered_data():
+    x, y, labels = _clustered()
+    rho, _, cell_low, cell_high = spearman_ci(x, y, 1000, seed=0)
+    clustered = cluster_rank_correlation_ci(x, y, labels, num_resamples=1000, seed=0)
+    assert clustered.estimate == pytest.approx(rho) and clustered.num_clusters == 8
+    # 200 cells look like a lot of data, but they are 8 draws: a Spearman over 8 points
+    # has a standard error near 1/√7 ≈ 0.38, so its 95% interval spans about ±0.7 and
+    # holds the true 0; the cell bootstrap's is a few times narrower.
+    assert clustered.high - clustered.low > 0.9
+    assert clustered.high - clustered.low > 3 * (cell_high - cell_low)
+    assert clustered.low < 0 < clustered.high
+    assert cell_high < 0  # here the cell bootstrap even "finds" a correlation that is not there
+    kendall = cluster_rank_correlation_ci(x, y, labels, "kendall", 300, seed=0)
+    cell_kendall = rank_correlation_ci(x, y, "kendall", 300, seed=0)
+    assert kendall.high - kendall.low > 3 * (cell_kendall[3] - cell_kendall[2])
+
+
+def test_one_cell_per_cluster_is_the_cell_bootstrap_draw_for_draw():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=40)
+    y = x + rng.normal(size=40)
+    rho, _, low, high = spearman_ci(x, y, 500, seed=7)
+    clustered = cluster_rank_correlation_ci(x, y, np.arange(40), num_resamples=500, seed=7)
+    assert (clustered.estimate, clustered.low, clustered.high) == pytest.approx(
+        (rho, low, high), abs=1e-12)
+    with pytest.raises(InputError):
+        cluster_rank_correlation_ci(x, y, np.arange(39))
+
+
+def test_clusters_of_unequal_size_with_ties_match_writing_each_resample_out():
+    # The resamples are ranked from per-cell multiplicities, not written out: the same
+    # numbers as concatenating the drawn clusters and ranking them with scipy.
+    rng = np.random.default_rng(6)
+    x = np.round(rng.normal(size=45), 0)  # many ties
+    y = x + rng.normal(size=45)
+    labels = rng.integers(0, 7, 45)
+    result = cluster_rank_correlation_ci(x, y, labels, num_resamples=300, seed=1)
+    _, index = np.unique(labels, return_inverse=True)
+    members = [np.flatnonzero(index == k) for k in range(7)]
+    chosen = np.random.default_rng(1).integers(0, 7, size=(300, 7))
+    written = [np.concatenate([members[k] for k in row]) for row in chosen]
+    rhos = np.array([stats.spearmanr(x[i], y[i]).statistic for i in written])
+    rhos = rhos[np.isfinite(rhos)]
+    assert (result.low, result.high) == pytest.approx(tuple(np.quantile(rhos, [0.025, 0.975])))
+
+
+def _cells(predicted, measured, sigma, functions):
+    return [{"setting": "clean", "function_seed": 0, "function": int(f), "excess_mse": p,
+             "measured": m, "measured_rel": m, "sigma": s, "num_seeds": 2,
+             "seeds": {0: (m, m), 1: (m, m)}}
+            for p, m, s, f in zip(predicted, measured, sigma, functions, strict=True)]
+
+
+def test_sigma_row_and_paired_difference_have_known_answers():
+    rng = np.random.default_rng(5)
+    functions = np.repeat(np.arange(6), 4)
+    measured = rng.normal(size=functions.size)
+    sigma = rng.normal(size=functions.size)
+    # The theory predicts exactly σ: it adds nothing, in every draw, so the paired CI is 0.
+    row = correlate(_cells(sigma, measured, sigma, functions), "excess", "r", "clean",
+                    "absolute", "excess_mse", num_resamples=300)
+    assert row.over_sigma == 0.0 and row.over_sigma_low == row.over_sigma_high == 0.0
+    assert row.sigma_spearman == pytest.approx(stats.spearmanr(sigma, measured).statistic)
+    assert row.num_clusters == 6
+    # The theory ranks perfectly and σ exactly backwards: +2 in every draw.
+    row = correlate(_cells(measured, measured, -measured, functions), "excess", "r", "clean",
+                    "absolute", "excess_mse", num_resamples=300)
+    assert row.spearman == pytest.approx(1.0) and row.sigma_spearman == pytest.approx(-1.0)
+    assert row.over_sigma_low == pytest.approx(2.0) and row.over_sigma_high == pytest.approx(2.0)
+    # Unrelated predictors: the paired difference's CI covers its estimate and is wider
+    # than nothing.
+    row = correlate(_cells(rng.normal(size=functions.size), measured, sigma, functions),
+                    "excess", "r", "clean", "absolute", "excess_mse", num_resamples=300)
+    assert row.over_sigma_low < row.over_sigma < row.over_sigma_high

@@ -53,8 +53,13 @@ def test_calibration_fit_interval_and_verdicts():
     assert (high - low) < (np.subtract(*calibration.interval(-2.0)[2:0:-1]))
     assert calibration.verdict(-0.3)[0] == "likely to help"
     assert calibration.verdict(0.0)[0] == "unlikely to matter"
+    assert calibration.power.has_power and calibration.power.loto_r2 > 0.99
     noisy = _calibration([(x, 0.5 * x + 0.2 * (-1) ** i) for i, x in enumerate(xs)])
-    assert noisy.verdict(-0.1)[0] == "uncertain"
+    # Alternating ±0.2 around a line of slope 0.5 over a 0.4 range: the slope's CI holds 0
+    # and the held-out points are predicted worse than by their mean, so no verdict at all.
+    assert noisy.slope_low < 0 < noisy.slope_high and noisy.power.loto_r2 <= 0
+    verdict, reason = noisy.verdict(-0.1)
+    assert verdict is None and reason.startswith("no verdict: the calibration has no predictive")
 
 
 def test_robust_range_and_sigma_ignore_an_outlier():
@@ -137,10 +142,16 @@ def test_gap_command_with_features(tmp_path):
     assert 0.0 <= report["predicted_benefit_mse"] < plain_mse
     assert report["predicted_rel_change"] == pytest.approx(-report["predicted_benefit_mse"]
                                                            / plain_mse)
-    assert report["verdict"] in VERDICTS and report["imbalance_ratio"] is not None
+    # The shipped calibration has no predictive power: no verdict, the reason, the numbers.
+    assert report["verdict"] is None and report["imbalance_ratio"] is not None
+    assert report["reason"].startswith("no verdict: the calibration has no predictive power")
+    assert report["calibration_power"]["has_power"] is False
     assert report["measure"].startswith(f"clsreg realdata run --csv {path} --target y")
     text = CliRunner().invoke(cli, ["theory", "gap", "--features", str(path), "--target", "y"])
-    assert "verdict:" in text.output and "measure it for real:" in text.output
+    (line,) = [t for t in text.output.splitlines() if t.startswith("no verdict:")]
+    assert f"; measure instead: clsreg realdata run --csv {path}" in line
+    assert "calibrated change (information, not a verdict)" in text.output
+    assert "VERDICT:" not in text.output.upper().replace("NO VERDICT:", "")
 
 
 def test_gap_on_files_reads_the_targets_and_names_the_measuring_command(tmp_path):
@@ -173,3 +184,66 @@ def test_gap_command_bad_feature_input(tmp_path, args, message):
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert lines[-1].startswith("Error:") and message in lines[-1]
+
+
+def _targets(window_share: float, seed: int = 0, n: int = 4000) -> np.ndarray:
+    """Targets on [0, 1]: ``window_share`` of them in [0.45, 0.5], the rest uniform."""
+    rng = np.random.default_rng(seed)
+    return np.where(rng.random(n) < window_share, rng.uniform(0.45, 0.5, n),
+                    rng.uniform(0.0, 1.0, n))
+
+
+# From uniform targets (predicted change ≈ 0) to 95% in one window (≈ −30%): wider than the
+# real calibration points' −0% … −25%.
+WINDOW_SHARES = (0.0, 0.3, 0.6, 0.8, 0.95)
+
+
+def _reports(calibration: Calibration | None) -> list:
+    return [gap_report(_targets(w), (0.0, 1.0), sigma=0.08, calibration=calibration)
+            for w in WINDOW_SHARES]
+
+
+def test_the_shipped_calibration_gives_no_verdict_anywhere_in_its_range():
+    shipped = load_calibration()
+    power = shipped.power
+    assert power.num_tables == 9  # 8 tables and the diamonds series, its 4 steps together
+    assert not power.has_power and power.slope_low < 0 < power.slope_high
+    assert power.loto_r2 <= 0
+    reports = _reports(None)
+    predicted = [r.predicted_rel_change for r in reports]
+    table = pd.read_csv(CALIBRATION_FILE)
+    real = table[table["source"].isin(VERDICT_SOURCES)]["predicted_change"]
+    assert min(predicted) < real.min() and max(predicted) > real.max() - 0.01
+    for report in reports:
+        assert report.verdict is None and "no predictive power" in report.reason
+        low, high = report.interval  # the interval stays, as information
+        assert low < report.calibrated_rel_change < high
+
+
+def test_a_calibration_with_power_gives_verdicts_that_vary_with_the_input():
+    # Tables whose measured change is 0.8 × the predicted one (± 0.2%): held-out tables are
+    # predicted almost exactly, so the verdict logic runs and follows the input.
+    points = [{"predicted_change": x, "measured_change": 0.8 * x + 0.002 * (-1) ** i,
+               "ci_low": 0.8 * x - 0.01, "ci_high": 0.8 * x + 0.01, "name": f"t{i}",
+               "source": "table"} for i, x in enumerate(np.linspace(-0.3, 0.0, 10))]
+    calibration = Calibration.fit(points)
+    assert calibration.power.has_power and calibration.power.loto_r2 > 0.9
+    verdicts = [r.verdict for r in _reports(calibration)]
+    assert verdicts[0] == VERDICTS[1] and verdicts[-1] == VERDICTS[0]
+    assert len(set(verdicts)) >= 2 and None not in verdicts
+
+
+def test_leave_one_table_out_holds_out_a_series_whole():
+    # A series of 3 steps far out on the line, plus 6 tables: held out point by point each
+    # step is predicted by its two siblings; held out whole, only by the tables, whose line
+    # (slope 0) misses them: the series' steps must be left out together.
+    tables = [{"predicted_change": x, "measured_change": 0.0, "ci_low": -0.01,
+               "ci_high": 0.01, "name": f"t{i}", "source": "table"}
+              for i, x in enumerate(np.linspace(-0.05, 0.0, 6))]
+    series = [{"predicted_change": -0.3 - 0.01 * i, "measured_change": -0.2 - 0.01 * i,
+               "ci_low": -0.21, "ci_high": -0.19, "name": f"d/{i}", "source": "series"}
+              for i in range(3)]
+    power = Calibration.fit(tables + series).power
+    assert power.num_tables == 7
+    alone = Calibration.fit([{**p, "source": "table"} for p in tables + series]).power
+    assert alone.num_tables == 9 and alone.loto_r2 > 0.5 > power.loto_r2

@@ -2,11 +2,13 @@
 
     python docs/theory/build_calibration.py                # ~10 min on 2 CPU cores
     python docs/theory/build_calibration.py --runs runs/calib --sim results/paper_h200
+    python docs/theory/build_calibration.py --from-points  # the report only, no training
 
 Trains what `--runs` does not hold yet (`realdata run`, 10 seeds, on 14 tables and the
 diamonds imbalance series; an interrupted build resumes), then writes every point to
 analysis/data/gap_calibration.csv (what `theory gap` fits its verdict to) and prints the
-validation table and scores.
+validation table and scores. `--from-points` trains nothing: it reads the committed points
+(`--out`) and rewrites only the report (fits, leave-one-table-out power, verdicts, scores).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pandas as pd
 from clsreg.analysis.files import write_text_atomic
 from clsreg.analysis.theory_calibration import (
     CALIBRATION_FILE,
@@ -37,14 +40,20 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=CALIBRATION_FILE)
     parser.add_argument("--report", type=Path,
                         default=Path(__file__).parent / "calibration_report.md")
+    parser.add_argument("--from-points", action="store_true",
+                        help="train nothing: rebuild the report from the points in --out")
     args = parser.parse_args()
-    frame = build(args.runs, args.sim, args.seeds, binning=args.binning)
-    write_points(frame, args.out)
+    if args.from_points:
+        frame = pd.read_csv(args.out)
+    else:
+        frame = build(args.runs, args.sim, args.seeds, binning=args.binning)
+        write_points(frame, args.out)
     report = format_calibration_report(*evaluate(frame))
     write_text_atomic(args.report, report)
     print(report)
     print(f"-> {args.report}")
-    print(f"-> {args.out}")
+    if not args.from_points:
+        print(f"-> {args.out}")
 
 
 if __name__ == "__main__":
