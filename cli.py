@@ -571,9 +571,8 @@ def theory_check(sim_dir, target, method, sigma_fraction, out_dir, workers) -> N
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def theory_gap(samples_file, column, features_file, target, drop, value_range, sigma,
                as_json) -> None:
-    """Will a classification loss help? Imbalance, gap, excess MSE, recommended classes, and
-    a calibrated verdict (likely to help / unlikely to matter / uncertain) while the
-    calibration predicts held-out tables; else one "no verdict" line and how to measure.
+    """Will a classification loss help? Imbalance, gap, excess MSE, recommended classes; a
+    calibrated verdict only while the calibration predicts held-out tables, else "no verdict".
 
     \b
     Examples:
