@@ -52,14 +52,18 @@ def package_version() -> str:
         return "unknown"
 
 
-@cache
-def git_revision() -> str:
-    """The git commit of the source tree, with ``-dirty`` if it has uncommitted changes.
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
-    A copy of the tree without ``.git`` (a remote GPU box, an unpacked sdist) reports
-    ``CLSREG_GIT_REVISION`` from the environment, or "unknown".
+
+@cache
+def git_revision(root: Path = PACKAGE_ROOT) -> str:
+    """The git commit of the source tree, with ``-dirty`` if its code has uncommitted changes.
+
+    Changes under ``results/`` do not count: the committed stores are data, and a run that
+    resumes into one (the way a long grid is finished across sessions) changes that file
+    but not the code that trains. A copy of the tree without ``.git`` (a remote GPU box, an
+    unpacked sdist) reports ``CLSREG_GIT_REVISION`` from the environment, or "unknown".
     """
-    root = Path(__file__).resolve().parent.parent
     fallback = os.environ.get("CLSREG_GIT_REVISION", "unknown")
     if not (root / ".git").exists():
         return fallback
@@ -67,7 +71,8 @@ def git_revision() -> str:
         rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
                              capture_output=True, text=True, timeout=10, check=True).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
+             ".", ":(exclude)results"],
             capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return fallback
