@@ -23,7 +23,8 @@ def study_rows(path: Path = STUDY_LOGS) -> list[dict]:
     if not path.is_file():
         raise MissingResults(f"no {path.name} (python docs/fidelity/study_logs.py REG_CLS)")
     with open(path, newline="") as handle:
-        return [{k: (v if k in ("setting", "sampling") else float(v)) for k, v in row.items()}
+        return [{k: (v if k in ("setting", "sampling", "verdict", "family") else float(v))
+                 for k, v in row.items()}
                 for row in csv.DictReader(handle)]
 
 

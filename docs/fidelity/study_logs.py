@@ -18,13 +18,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from clsreg.simulate.report import add_holm, stat_row
+from clsreg.simulate.report import STAT_COLUMNS, decide, stat_row
 
 LOGS = {"clean": "clean/test_lambda_1e+2.pkl", "noisy": "noisey_0.1/test_lambda_1e+3.pkl",
         "ood": "ood/test_lambda_1e+4.pkl"}
-COLUMNS = ("setting", "sampling", "num_classes", "n_pairs", "mse_reg", "mse_regcls",
-           "rel_change", "ci_low", "ci_high", "seed_ci_low", "seed_ci_high", "p_wilcoxon",
-           "p_holm", "p_seed", "p_seed_holm")
+COLUMNS = ("setting", "sampling", "num_classes", "mse_reg", "mse_regcls", *STAT_COLUMNS)
 
 
 def read_log(path: Path) -> list[dict]:
@@ -52,7 +50,7 @@ def main(repository: Path) -> None:
                 row.update(stat_row(values[:, 0], values[:, 1], values[:, 2].astype(int),
                                     mse_names=("mse_reg", "mse_regcls")))
                 out.append(row)
-    add_holm(out)
+    decide(out, lambda row: "the study's logs: reg+cls vs reg")
     target = Path(__file__).with_name("study_logs.csv")
     with open(target, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
