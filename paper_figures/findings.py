@@ -280,6 +280,46 @@ def fashion_block(results: Path = RESULTS) -> str:
     return "\n".join(lines)
 
 
+def series_block(store: str = "methods_real/diamonds_series", method: str = "regcls") -> str:
+    """One method against reg per training sampling of a series, overall MAE / MSE / GM
+    (Holm per metric over the samplings)."""
+    from clsreg.realdata.report import load_runs, methods_table
+
+    runs = load_runs(RESULTS / store)
+    tables = {m: [r for r in methods_table(runs, m).to_dict("records")
+                  if r["versus"] == "reg" and r["method"] == method] for m in ("mae", "mse", "gm")}
+    imbalance = {r.config["sampling"]: r.config.get("train_imbalance_64", math.nan)
+                 for r in runs}
+    body = [[row["sampling"], f"{imbalance[row['sampling']]:.3g}"]
+            + [cell(next(r for r in tables[m] if r["sampling"] == row["sampling"]))
+               for m in tables] for row in tables["mse"]]
+    return "\n".join([
+        f"`results/{store}`, {method} against reg on the balanced test split "
+        f"({tables['mse'][0]['n_seeds']} seeds; Holm per metric over the samplings).", "",
+        markdown_table(["training sampling", "imbalance (64 bins)", "MAE", "MSE", "GM"], body)])
+
+
+def experiment_block(store: str, method: str = "regcls") -> str:
+    """Every shot × metric cell of one method against reg in a real-data store: the seed-level
+    statistics and, secondary, the per-sample CI and Wilcoxon p."""
+    from clsreg.realdata.report import build_report
+
+    _, summary, _ = build_report(RESULTS / store)
+    rows = [r for r in summary.to_dict("records") if r["method"] == method]
+    body = [[r["shot"], r["metric"].upper(), str(r["n_test"]), f"{r['baseline']:.4g}",
+             f"{r['candidate']:.4g}", cell(r) if r["n_test"] else "—",
+             f"{r['seeds_won']}/{r['n_seeds']}",
+             interval(r["sample_ci_low"], r["sample_ci_high"]), p_text(r["p_sample_holm"])]
+            for r in rows]
+    return "\n".join([
+        f"`results/{store}`, {method} against reg, {rows[0]['n_seeds']} seeds; Holm over the "
+        f"{len(rows)} shot × metric cells. Secondary: the per-sample CI and Wilcoxon p (test "
+        f"samples are not independent replicates of training).", "",
+        markdown_table(["shot", "metric", "n", "reg", method,
+                        "change [seed CI], Holm p, verdict", "seeds won", "per-sample CI",
+                        "Wilcoxon p (Holm)"], body)])
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "controls": controls_block,
     "search": search_block,
@@ -290,6 +330,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "methods": methods_block,
     "real": real_block,
     "fashion": fashion_block,
+    "fashion-table": lambda: experiment_block("fashion_rotation"),
+    "series-table": lambda: series_block(),
 }
 
 
