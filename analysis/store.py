@@ -176,6 +176,8 @@ class ResultsStore:
     """
 
     FILENAME = "results.sqlite"
+    # Seconds a reader waits for a live writer's commit before giving up.
+    BUSY_TIMEOUT = 60.0
 
     def __init__(self, directory: str | Path, create: bool = True):
         # A symlinked store is followed: its target is read and written (and removed only if
@@ -245,25 +247,25 @@ class ResultsStore:
         (the read waits for the commit), so reading beside a sweep still works.
         """
         journal = Path(f"{self.path}-journal")
-        try:
-            if journal.stat().st_size == 0:
-                return
-        except FileNotFoundError:
+        if not os.path.lexists(journal):
             return
-        except OSError as error:
-            raise InputError(f"cannot use {journal}: {error.strerror}") from None
-        _require_regular_file(journal)
+        _require_regular_file(journal)  # SQLite would open a FIFO journal and block
+        if journal.stat().st_size == 0:
+            return
         try:
             lock = _lock_store(self.path)
         except RunError:  # a live writer: its journal is not hot
             return
         try:
-            connection = sqlite3.connect(str(self.path), timeout=60)
+            connection = sqlite3.connect(str(self.path), timeout=self.BUSY_TIMEOUT)
             try:
                 connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
             finally:
                 connection.close()
         except sqlite3.OperationalError as error:
+            if "locked" in str(error):
+                raise RunError(f"another clsreg run is writing to {self.path.parent}; wait "
+                               "for it to finish") from None
             raise RunError(f"results store {self.path} holds a write left unfinished by a "
                            f"killed run, and rolling it back failed ({_first_line(error)}); "
                            "make the folder writable or run this on a copy") from None
@@ -277,14 +279,15 @@ class ResultsStore:
 
     def _connect(self, target: str) -> None:
         try:
-            self._connection = sqlite3.connect(target, timeout=60, uri=target.startswith("file:"))
+            self._connection = sqlite3.connect(target, timeout=self.BUSY_TIMEOUT,
+                                               uri=target.startswith("file:"))
             with self._guard():
                 check = self._connection.execute("PRAGMA quick_check").fetchone()[0]
                 if check != "ok":
                     raise sqlite3.DatabaseError(check)
                 tables = {row[0] for row in self._connection.execute(
                     "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        except sqlite3.Error as error:
+        except sqlite3.Error as error:  # connect itself (quick_check runs guarded)
             raise InputError(f"results store {self.path} is unreadable or corrupt "
                              f"({_first_line(error)}); move it away or use another "
                              "folder") from None
@@ -298,6 +301,9 @@ class ResultsStore:
         try:
             yield
         except sqlite3.OperationalError as error:
+            if "locked" in str(error):  # a live writer's commit outlasted BUSY_TIMEOUT
+                raise RunError(f"another clsreg run is writing to {self.path.parent}; wait "
+                               "for it to finish") from None
             if self.writable and any(text in str(error) for text in (
                     "disk", "readonly", "read-only", "unable to open", "I/O")):
                 raise RunError(f"cannot write results store {self.path}: "
