@@ -4,9 +4,11 @@ Each row is keyed by a string that names the run completely (config and seed), s
 restarted sweep skips exactly the keys already present. Rows of one finished batch are
 inserted in a single transaction: a run killed at any moment leaves either all of a
 batch or none of it, never a half-written file. One writer at a time (a file lock); readers
-never change the file. Every row records its config, seed,
-metrics, package version and git revision; per-sample arrays (predictions) ride along as
-compressed ``.npz`` bytes.
+never change the file, except to roll back a batch whose writer was killed inside its commit
+(under the writers' lock), which leaves the file as it was before that batch. Every row
+records its config, seed, metrics, package version and git revision; per-sample arrays
+(predictions) ride along as compressed ``.npz`` bytes. Rows are checked when read
+(:mod:`analysis.rows`).
 """
 
 from __future__ import annotations
@@ -166,7 +168,10 @@ class ResultsStore:
     """``DIR/results.sqlite``: append-only rows of trained models, resumable by key.
 
     Opened with ``create=False`` the store is read-only (SQLite ``mode=ro``): a command that
-    reads never changes the file, and a file that is not a clsreg store is refused. Opened
+    reads never changes the file (but for rolling back a killed writer's unfinished batch,
+    :meth:`_finish_killed_write`), and a file that is not a clsreg store, a store path that
+    is not a regular file (a FIFO, a device) and a damaged row (:meth:`records`) are
+    refused. Opened
     for writing, the store takes an exclusive lock on the file for its lifetime, so a second
     run on the same folder is refused instead of redoing the first one's work; the lock dies
     with the process, even under ``kill -9``. A store (and folders) created by a run that
@@ -252,10 +257,15 @@ class ResultsStore:
         _require_regular_file(journal)  # SQLite would open a FIFO journal and block
         if journal.stat().st_size == 0:
             return
+        unfinished = (f"results store {self.path} holds a write left unfinished by a killed "
+                      "run, and rolling it back failed")
         try:
             lock = _lock_store(self.path)
         except RunError:  # a live writer: its journal is not hot
             return
+        except InputError as error:  # the file cannot be opened for writing
+            raise RunError(f"{unfinished} ({error}); make the folder writable or run this "
+                           "on a copy") from None
         try:
             connection = sqlite3.connect(str(self.path), timeout=self.BUSY_TIMEOUT)
             try:
@@ -266,9 +276,8 @@ class ResultsStore:
             if "locked" in str(error):
                 raise RunError(f"another clsreg run is writing to {self.path.parent}; wait "
                                "for it to finish") from None
-            raise RunError(f"results store {self.path} holds a write left unfinished by a "
-                           f"killed run, and rolling it back failed ({_first_line(error)}); "
-                           "make the folder writable or run this on a copy") from None
+            raise RunError(f"{unfinished} ({_first_line(error)}); make the folder writable "
+                           "or run this on a copy") from None
         except sqlite3.DatabaseError as error:
             raise InputError(f"results store {self.path} is unreadable or corrupt "
                              f"({_first_line(error)}); move it away or use another "
