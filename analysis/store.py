@@ -4,9 +4,11 @@ Each row is keyed by a string that names the run completely (config and seed), s
 restarted sweep skips exactly the keys already present. Rows of one finished batch are
 inserted in a single transaction: a run killed at any moment leaves either all of a
 batch or none of it, never a half-written file. One writer at a time (a file lock); readers
-never change the file. Every row records its config, seed,
-metrics, package version and git revision; per-sample arrays (predictions) ride along as
-compressed ``.npz`` bytes.
+never change the file, except to roll back a batch whose writer was killed inside its commit
+(under the writers' lock), which leaves the file as it was before that batch. Every row
+records its config, seed, metrics, package version and git revision; per-sample arrays
+(predictions) ride along as compressed ``.npz`` bytes. Rows are checked when read
+(:mod:`analysis.rows`).
 """
 
 from __future__ import annotations
@@ -16,17 +18,19 @@ import io
 import json
 import os
 import sqlite3
+import stat
 import subprocess
 import time
-import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import metadata
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 from clsreg.analysis.errors import ConfigError, InputError, RunError
+from clsreg.analysis.rows import KINDS, row_problem
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -132,11 +136,47 @@ def _remove_empty_folders(folders: list[Path]) -> None:
             break
 
 
+def _require_regular_file(path: Path) -> None:
+    """Refuse a store path that is a FIFO, socket or device, without opening it."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        raise InputError(f"cannot use {path}: {error.strerror}") from None
+    if not stat.S_ISREG(mode):
+        what = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else
+                "a socket" if stat.S_ISSOCK(mode) else
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
+        raise InputError(f"{path} is {what}, not a results store")
+
+
+def _lock_store(path: Path):
+    """The writers' exclusive lock on the store file (None where the platform has none);
+    held by another run: the usual one-line refusal."""
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks on this platform: no concurrency guard
+        return None
+    try:
+        lock = open(path, "ab")  # noqa: SIM115 (held by the caller, closed to release)
+    except OSError as error:
+        raise InputError(f"cannot open results store {path}: {error.strerror}") from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise RunError(f"another clsreg run is writing to {path.parent}; wait for it "
+                       "to finish or use another --out") from None
+    return lock
+
+
 class ResultsStore:
     """``DIR/results.sqlite``: append-only rows of trained models, resumable by key.
 
     Opened with ``create=False`` the store is read-only (SQLite ``mode=ro``): a command that
-    reads never changes the file, and a file that is not a clsreg store is refused. Opened
+    reads never changes the file (but for rolling back a killed writer's unfinished batch,
+    :meth:`_finish_killed_write`), and a file that is not a clsreg store, a store path that
+    is not a regular file (a FIFO, a device) and a damaged row (:meth:`records`) are
+    refused. Opened
     for writing, the store takes an exclusive lock on the file for its lifetime, so a second
     run on the same folder is refused instead of redoing the first one's work; the lock dies
     with the process, even under ``kill -9``. A store (and folders) created by a run that
@@ -146,6 +186,8 @@ class ResultsStore:
     """
 
     FILENAME = "results.sqlite"
+    # Seconds a reader waits for a live writer's commit before giving up.
+    BUSY_TIMEOUT = 60.0
 
     def __init__(self, directory: str | Path, create: bool = True):
         # A symlinked store is followed: its target is read and written (and removed only if
@@ -166,9 +208,12 @@ class ResultsStore:
             raise InputError(f"cannot use {self.path}: {error.strerror}") from None
         if is_dir:
             raise InputError(f"{self.path} is a folder, not a results store")
+        if exists:
+            _require_regular_file(self.path)  # before any open: opening a FIFO blocks
         if not create:
             if not exists:
                 raise InputError(f"no results store at {self.path}")
+            self._finish_killed_write()
             self._connect(self.path.resolve().as_uri() + "?mode=ro")
             return
         self._new_file = not exists
@@ -197,35 +242,66 @@ class ResultsStore:
             self._created.append(path)
 
     def _take_lock(self) -> None:
-        try:
-            import fcntl
-        except ImportError:  # no advisory locks on this platform: no concurrency guard
-            self._owns_file = self._new_file
-            return
-        try:
-            self._lock = open(self.path, "ab")  # noqa: SIM115 (held for the store's life)
-        except OSError as error:
-            raise InputError(f"cannot open results store {self.path}: "
-                             f"{error.strerror}") from None
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.close()
-            self._lock = None
-            raise RunError(f"another clsreg run is writing to {self.path.parent}; wait for it "
-                           "to finish or use another --out") from None
+        self._lock = _lock_store(self.path)
         self._owns_file = self._new_file
+
+    def _finish_killed_write(self) -> None:
+        """Roll back the write of a run killed inside a commit, so that a reader can read.
+
+        Such a run leaves a hot journal (``results.sqlite-journal``) that SQLite replays
+        only on a connection that may write, so a read-only open would fail. Under the
+        writers' lock the journal is rolled back, which restores the store to its state
+        before the killed write, exactly as the next writer would; then the store is read
+        read-only as always. A run that holds the lock is alive, so a journal beside it is
+        its transaction in progress, not a killed one: that is left to SQLite's own locks
+        (the read waits for the commit), so reading beside a sweep still works.
+        """
+        journal = Path(f"{self.path}-journal")
+        if not os.path.lexists(journal):
+            return
+        _require_regular_file(journal)  # SQLite would open a FIFO journal and block
+        if journal.stat().st_size == 0:
+            return
+        unfinished = (f"results store {self.path} holds a write left unfinished by a killed "
+                      "run, and rolling it back failed")
+        try:
+            lock = _lock_store(self.path)
+        except RunError:  # a live writer: its journal is not hot
+            return
+        except InputError as error:  # the file cannot be opened for writing
+            raise RunError(f"{unfinished} ({error}); make the folder writable or run this "
+                           "on a copy") from None
+        try:
+            connection = sqlite3.connect(str(self.path), timeout=self.BUSY_TIMEOUT)
+            try:
+                connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            finally:
+                connection.close()
+        except sqlite3.OperationalError as error:
+            if "locked" in str(error):
+                raise RunError(f"another clsreg run is writing to {self.path.parent}; wait "
+                               "for it to finish") from None
+            raise RunError(f"{unfinished} ({_first_line(error)}); make the folder writable "
+                           "or run this on a copy") from None
+        except sqlite3.DatabaseError as error:
+            raise InputError(f"results store {self.path} is unreadable or corrupt "
+                             f"({_first_line(error)}); move it away or use another "
+                             "folder") from None
+        finally:
+            if lock is not None:
+                lock.close()
 
     def _connect(self, target: str) -> None:
         try:
-            self._connection = sqlite3.connect(target, timeout=60, uri=target.startswith("file:"))
+            self._connection = sqlite3.connect(target, timeout=self.BUSY_TIMEOUT,
+                                               uri=target.startswith("file:"))
             with self._guard():
                 check = self._connection.execute("PRAGMA quick_check").fetchone()[0]
                 if check != "ok":
                     raise sqlite3.DatabaseError(check)
                 tables = {row[0] for row in self._connection.execute(
                     "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        except sqlite3.Error as error:
+        except sqlite3.Error as error:  # connect itself (quick_check runs guarded)
             raise InputError(f"results store {self.path} is unreadable or corrupt "
                              f"({_first_line(error)}); move it away or use another "
                              "folder") from None
@@ -239,6 +315,9 @@ class ResultsStore:
         try:
             yield
         except sqlite3.OperationalError as error:
+            if "locked" in str(error):  # a live writer's commit outlasted BUSY_TIMEOUT
+                raise RunError(f"another clsreg run is writing to {self.path.parent}; wait "
+                               "for it to finish") from None
             if self.writable and any(text in str(error) for text in (
                     "disk", "readonly", "read-only", "unable to open", "I/O")):
                 raise RunError(f"cannot write results store {self.path}: "
@@ -295,7 +374,15 @@ class ResultsStore:
         return cursor.rowcount
 
     def records(self, kind: str | None = None, with_arrays: bool = False) -> list[dict]:
-        """Rows (of one ``kind``) as dicts with parsed config and metrics, in insertion order."""
+        """Rows (of one ``kind``) as dicts with parsed config and metrics, in insertion order.
+
+        Every row is checked against the row contract (:mod:`analysis.rows`) here, the one
+        place every reader goes through: a damaged row (malformed JSON, a missing or
+        mistyped entry, a NaN, infinite or non-positive error metric of a run not flagged
+        diverged, an unknown kind, arrays that do not decode) is one :class:`InputError`
+        naming the store and the row's key, never averaged. Rows of ``kind`` beside rows of
+        the other study are refused too: one folder holds one study.
+        """
         columns = "key, kind, config, seed, metrics, version, git_revision, created"
         if with_arrays:
             columns += ", arrays"
@@ -304,21 +391,51 @@ class ResultsStore:
         if kind is not None:
             query += " WHERE kind = ?"
             params = (kind,)
-        out = []
         with self._guard():
             rows = self._connection.execute(query + " ORDER BY rowid", params).fetchall()
-        for row in rows:
+            unknown = self._connection.execute(
+                "SELECT key, kind FROM results WHERE kind NOT IN (?, ?) ORDER BY rowid LIMIT 1",
+                KINDS).fetchone()
+            other = self._connection.execute(
+                "SELECT key, kind FROM results WHERE kind != ? ORDER BY rowid LIMIT 1",
+                (kind,)).fetchone() if kind is not None and rows else None
+        if unknown is not None:
+            self._refuse_row(unknown[0], f"its kind {unknown[1]!r} is none of "
+                             f"{', '.join(KINDS)}")
+        if other is not None:
+            self._refuse_row(other[0], f"it holds {other[1]} results beside {kind} rows "
+                             "(one folder holds one study)")
+        return [self._record(row, with_arrays) for row in rows]
+
+    def _record(self, row: tuple, with_arrays: bool) -> dict:
+        """One stored row as a dict, checked against the row contract."""
+        key = row[0]
+        try:
+            config, metrics = json.loads(row[2]), json.loads(row[4])
+        except (ValueError, TypeError, RecursionError) as error:
+            self._refuse_row(key, f"its config or metrics are not valid JSON "
+                                  f"({type(error).__name__}: {error})")
+        arrays = None
+        if with_arrays:
             try:
-                record = {"key": row[0], "kind": row[1], "config": json.loads(row[2]),
-                          "seed": row[3], "metrics": json.loads(row[4]), "version": row[5],
-                          "git_revision": row[6], "created": row[7]}
-                if with_arrays:
-                    record["arrays"] = _unpack(row[8])
-            except (ValueError, TypeError, OSError, zipfile.BadZipFile) as error:
-                raise InputError(f"results store {self.path} holds a corrupt row "
-                                 f"({row[0]!r}: {error})") from None
-            out.append(record)
-        return out
+                arrays = _unpack(row[8])
+            except Exception as error:  # noqa: BLE001 (any failure to decode stored bytes)
+                self._refuse_row(key, f"its arrays do not decode ({type(error).__name__})")
+        problem = row_problem(row[1], config, metrics, arrays)
+        if problem is None and (not isinstance(key, str) or not isinstance(row[3], int)):
+            problem = f"its key or seed ({row[3]!r}) has the wrong type"
+        if problem is not None:
+            self._refuse_row(key, problem)
+        record = {"key": key, "kind": row[1], "config": config, "seed": row[3],
+                  "metrics": metrics, "version": row[5], "git_revision": row[6],
+                  "created": row[7]}
+        if with_arrays:
+            record["arrays"] = arrays
+        return record
+
+    def _refuse_row(self, key: object, problem: str) -> NoReturn:
+        raise InputError(f"results store {self.path}, row {key!r}: {problem}; the row is "
+                         "damaged or was edited, so nothing is reported from it")
 
 
 def require_kind(store: ResultsStore, kind: str, what: str) -> None:

@@ -265,7 +265,17 @@ def mean_in_order(values: list[float]) -> float:
     return total / len(values) if values else float("nan")
 
 
+CHECKPOINT_ENTRIES = ("epoch", "model", "optimizer", "steps", "best_score", "best_epoch",
+                      "best_model")
+
+
 def load_checkpoint(path: Path | None) -> dict | None:
+    """The saved state of a run to resume (None: no checkpoint, start from epoch 0).
+
+    A checkpoint that cannot be read (truncated, not a torch file) is one
+    :class:`InputError` naming the file, exit 2; it is never discarded silently, since
+    it may be the only copy of hours of training: deleting it restarts that run.
+    """
     if path is None or not path.exists():
         return None
     try:
@@ -273,6 +283,60 @@ def load_checkpoint(path: Path | None) -> dict | None:
     except Exception as error:  # a truncated or foreign file
         raise InputError(f"checkpoint {path} cannot be read ({type(error).__name__}); "
                          "delete it to restart that run") from None
+
+
+def _matches(weights: object, model: nn.Module) -> bool:
+    """Whether ``weights`` is a state dict of ``model``: the same names and shapes."""
+    expected = model.state_dict()
+    return (isinstance(weights, dict) and weights.keys() == expected.keys()
+            and all(isinstance(v, torch.Tensor) and v.shape == expected[k].shape
+                    for k, v in weights.items()))
+
+
+def _checkpoint_problem(state: object, model: nn.Module, epochs: int) -> str | None:
+    """What makes a readable checkpoint unusable for this run (None: nothing)."""
+    if not isinstance(state, dict) or not set(CHECKPOINT_ENTRIES) <= state.keys():
+        return "it is not a clsreg training checkpoint"
+    epoch, best_epoch = state["epoch"], state["best_epoch"]
+    if not (isinstance(epoch, int) and isinstance(best_epoch, int) and 0 <= epoch < epochs
+            and -1 <= best_epoch <= epoch):
+        return f"its epoch {epoch!r} (best {best_epoch!r}) is not one of this run's {epochs}"
+    if not (isinstance(state["steps"], list)
+            and all(isinstance(v, (int, float)) for v in state["steps"])
+            and isinstance(state["best_score"], (int, float))):
+        return "its loss curve or best score is not numbers"
+    if not _matches(state["model"], model):
+        return "its weights are not those of this run's model"
+    if not (best_epoch == -1 and state["best_model"] is None
+            or best_epoch >= 0 and _matches(state["best_model"], model)):
+        return "its best weights are not those of this run's model"
+    return None
+
+
+def resume(state: dict | None, path: Path | None, model: nn.Module,
+           optimizer: torch.optim.Optimizer, epochs: int) -> tuple[int, dict, list[float]]:
+    """Load a checkpoint's state into ``model`` and ``optimizer``: the first epoch to run,
+    the best epoch so far and the loss curve. A checkpoint of another run or of wrong
+    content is one :class:`InputError` naming the file (exit 2), like an unreadable one."""
+    if state is None:
+        return 0, {"score": float("inf"), "epoch": -1, "model": None}, []
+    problem = _checkpoint_problem(state, model, epochs)
+    if problem is None:
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as error:
+            problem = f"its state does not load ({type(error).__name__})"
+        else:
+            if not all(v.shape == param.shape for param, values in optimizer.state.items()
+                       for v in values.values() if isinstance(v, torch.Tensor) and v.dim()):
+                problem = "its optimizer state is not that of this run's model"
+    if problem is not None:
+        raise InputError(f"checkpoint {path} cannot be resumed: {problem}; delete it to "
+                         "restart that run")
+    best = {"score": float(state["best_score"]), "epoch": state["best_epoch"],
+            "model": state["best_model"]}
+    return state["epoch"] + 1, best, [float(v) for v in state["steps"]]
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -346,14 +410,8 @@ def train_loop(
             return validation_score(trained_model, val_set, method, coding, device,
                                     recipe.batch_size, workers, mixed_precision)
 
-    state = load_checkpoint(checkpoint)
-    start, best, steps = 0, {"score": float("inf"), "epoch": -1, "model": None}, []
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start, steps = int(state["epoch"]) + 1, list(state["steps"])
-        best = {"score": float(state["best_score"]), "epoch": int(state["best_epoch"]),
-                "model": state["best_model"]}
+    start, best, steps = resume(load_checkpoint(checkpoint), checkpoint, model, optimizer,
+                                recipe.epochs)
 
     bar = tqdm(total=(recipe.epochs - start) * len(train_set), unit="img",
                unit_scale=True, desc=description, file=sys.stderr,

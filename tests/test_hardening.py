@@ -24,6 +24,12 @@ from clsreg.simulate.sweep import run_sweep
 
 TINY = {"settings": ["clean"], "samplings": ["uniform", "severe"], "functions": [0, 1],
         "seeds": [0], "num_classes": [4], "epochs": 2, "num_points": 1500, "batch_size": 64}
+# A valid 1D row's config (the entries analysis.rows requires), for rows made by hand.
+SIM_CONFIG = {"setting": "clean", "sampling": "severe", "function": 0, "function_seed": 0,
+              "data_seed": 2732, "model_seed": 0, "model": "reg", "num_classes": 0,
+              "binning": "uniform", "lam": 0.0, "lr": 1e-3, "optimizer": "adam",
+              "weight_decay": 1e-3, "hidden": [6, 15], "epochs": 80, "batch_size": 256,
+              "num_points": 60000, "dtype": "float32", "device": "cpu"}
 TINY_TOML = ('settings = ["clean"]\nsamplings = ["uniform", "severe"]\nfunctions = [0, 1]\n'
              'seeds = [0]\nnum_classes = [4]\nepochs = 2\nnum_points = 1500\nbatch_size = 64\n')
 
@@ -434,7 +440,9 @@ def test_a_symlinked_store_is_followed_and_never_deleted(tmp_path):
         raise RuntimeError("a run that fails before its first result")
     assert link.is_symlink() and not (elsewhere / "store.sqlite").exists()
     with ResultsStore(out) as store:
-        store.write([Record(key="k", kind="sim1d", config={}, seed=0, metrics={"mse": 1.0})])
+        store.write([Record(key="k", kind="sim1d", config=SIM_CONFIG, seed=0,
+                            metrics={"train_mse": 1.0, "val_mse": 1.0, "test_mse": 1.0,
+                                     "diverged": False})])
     assert link.is_symlink() and (elsewhere / "store.sqlite").stat().st_size > 0
     with ResultsStore(out, create=False) as store:
         assert [r["key"] for r in store.records()] == ["k"]
