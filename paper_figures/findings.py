@@ -31,6 +31,8 @@ BLOCK = re.compile(r"(<!-- findings:(?P<name>[\w:-]+) -->\n)(?P<body>.*?)"
 # Per-pair bootstrap resamples: only the secondary per-pair CI depends on them, and no
 # block shows it.
 RESAMPLES = 200
+# 3 settings × 4 samplings × 10 functions × 5 seeds × (reg + reg+cls at 5 class counts).
+PAPER_GRID_MODELS = 3 * 4 * 10 * 5 * 6
 
 
 def pct(value: float) -> str:
@@ -87,16 +89,23 @@ def controls_block(results: Path = RESULTS) -> str:
                       verdict(search)])
 
 
-def grid_block(store: str, results: Path = RESULTS) -> str:
+def grid_block(store: str, results: Path = RESULTS, expected: int | None = None) -> str:
     """A paper grid per setting × sampling: the range of changes over the class counts and
-    how many class counts got each verdict (Holm over the grid's cells)."""
+    how many class counts got each verdict (Holm over the grid's cells); a store holding fewer
+    than ``expected`` models says how far it is instead (a grid is finished across runs)."""
     from clsreg.analysis.vocabulary import SAMPLINGS, SETTINGS
     from clsreg.simulate.report import load_records, paired_cells, summarize
 
     folder = results / store
     if not (folder / "results.sqlite").is_file():
         return f"(`results/{store}` is not stored yet.)"
-    rows = summarize(paired_cells(load_records(folder)), RESAMPLES)
+    records = load_records(folder)
+    if expected is not None and len(records) < expected:
+        return (f"(`results/{store}` holds {len(records):,} of the grid's {expected:,} models so "
+                f"far; its table follows when the grid is complete: `clsreg simulate run "
+                f"--preset paper --config results/{store}/grid.toml --out results/{store}` "
+                f"resumes it.)")
+    rows = summarize(paired_cells(records), RESAMPLES)
     body = []
     for setting in SETTINGS:
         line = [setting]
@@ -325,7 +334,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "search": search_block,
     "fidelity": fidelity_block,
     "grid-paper_h200": lambda: grid_block("paper_h200"),
-    "grid-paper_wd0": lambda: grid_block("paper_wd0"),
+    "grid-paper_wd0": lambda: grid_block("paper_wd0", expected=PAPER_GRID_MODELS),
     "theory": theory_block,
     "methods": methods_block,
     "real": real_block,
