@@ -14,8 +14,6 @@ import sys
 from pathlib import Path
 
 import clsreg
-import numpy as np
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 from clsreg.analysis.store import ResultsStore
@@ -49,20 +47,10 @@ PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(clsreg.__file__
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory) -> dict[str, Path]:
-    from test_store_rows import make_sim_store
+    from test_store_rows import make_stores
 
-    root = tmp_path_factory.mktemp("recovery")
-    make_sim_store(root / "sim")
-    rng = np.random.default_rng(1)
-    x = rng.uniform(0, 1, 1200)
-    csv = root / "table.csv"
-    pd.DataFrame({"x": x, "y": np.exp(2 * x) + rng.normal(0, 0.1, 1200)}).to_csv(csv,
-                                                                                index=False)
-    result = CliRunner().invoke(cli, ["realdata", "run", "--csv", str(csv), "--target", "y",
-                                      "--seeds", "2", "--epochs", "2", "--num-classes", "4",
-                                      "--device", "cpu", "--out", str(root / "real")])
-    assert result.exit_code == 0, result.output
-    return {"sim1d": root / "sim", "realdata": root / "real"}
+    sim, real = make_stores(tmp_path_factory.mktemp("recovery"), seeds=2, data_seed=1)
+    return {"sim1d": sim, "realdata": real}
 
 
 def rows(folder: Path) -> list[tuple]:

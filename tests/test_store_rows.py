@@ -57,20 +57,25 @@ def make_sim_store(folder: Path) -> None:
         store.write(records)
 
 
-@pytest.fixture(scope="module")
-def stores(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("rows")
+def make_stores(root: Path, seeds: int, data_seed: int) -> tuple[Path, Path]:
+    """A small 1D store and a small real-data store (a 2-epoch run on a synthetic CSV)."""
     make_sim_store(root / "sim")
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(data_seed)
     x = rng.uniform(0, 1, 1200)
     csv = root / "table.csv"
     pd.DataFrame({"x": x, "y": np.exp(2 * x) + rng.normal(0, 0.1, 1200)}).to_csv(csv,
                                                                                 index=False)
     result = CliRunner().invoke(cli, ["realdata", "run", "--csv", str(csv), "--target", "y",
-                                      "--seeds", "1", "--epochs", "2", "--num-classes", "4",
-                                      "--device", "cpu", "--out", str(root / "real")])
+                                      "--seeds", str(seeds), "--epochs", "2", "--num-classes",
+                                      "4", "--device", "cpu", "--out", str(root / "real")])
     assert result.exit_code == 0, result.output
-    return {"sim": root / "sim", "real": root / "real"}
+    return root / "sim", root / "real"
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory) -> dict[str, Path]:
+    sim, real = make_stores(tmp_path_factory.mktemp("rows"), seeds=1, data_seed=0)
+    return {"sim": sim, "real": real}
 
 
 def run(*args) -> tuple[int, str]:
