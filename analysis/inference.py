@@ -302,6 +302,16 @@ def _table_verdict(row: dict, alpha: float) -> str:
     return verdict_text(verdict, row["margin"], row["seeds_needed"], "seeds")
 
 
+def verdict_tally(rows: list[dict]) -> str:
+    """How many finished rows got each verdict, e.g. "3 helps, 57 undecided" (the
+    qualifiers after the verdict — seeds needed, "by less than ±5%" — are not split out)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        name = row["verdict"].split(" — ")[0].split(",")[0]
+        counts[name] = counts.get(name, 0) + 1
+    return ", ".join(f"{count} {name}" for name, count in sorted(counts.items()))
+
+
 def family_sizes(rows: list[dict]) -> str:
     """The families of a finished table, for its header: "Holm families: <name> (n cells);
     ..."."""

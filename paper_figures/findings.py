@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 from clsreg.analysis.errors import InputError
+from clsreg.analysis.inference import verdict_tally
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
@@ -53,12 +53,6 @@ def cell(row: dict) -> str:
     """A change with its seed-level CI, Holm p and verdict, as one table cell."""
     return (f"{pct(row['rel_change'])} {interval(row['ci_low'], row['ci_high'])}, "
             f"p = {p_text(row['p_seed_holm'])}, {row['verdict']}")
-
-
-def tally(rows: list[dict]) -> str:
-    """How many rows got each verdict: "3 helps, 2 undecided"."""
-    counts = Counter(r["verdict"].split(" — ")[0].split(",")[0] for r in rows)
-    return ", ".join(f"{count} {name}" for name, count in sorted(counts.items()))
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -117,14 +111,14 @@ def grid_block(store: str, results: Path = RESULTS, expected: int | None = None)
             changes = sorted(r["rel_change"] for r in cells)
             span = pct(changes[0]) if len(changes) == 1 else (
                 f"{pct(changes[0])} … {pct(changes[-1])}")
-            line.append(f"{span} ({tally(cells)})")
+            line.append(f"{span} ({verdict_tally(cells)})")
         body.append(line)
     seeds = max(r["n_seeds"] for r in rows)
     counts = sorted({r["num_classes"] for r in rows})
     note = (f"Change of the mean balanced test MSE of reg+cls against reg, range over C = "
             f"{', '.join(map(str, counts))}, and the verdicts of those {len(counts)} cells "
             f"({seeds} seeds each; Holm over all {len(rows)} cells of the grid; "
-            f"`clsreg simulate report results/{store}`). Overall: {tally(rows)}.")
+            f"`clsreg simulate report results/{store}`). Overall: {verdict_tally(rows)}.")
     return "\n".join([note, "", markdown_table(["setting", *SAMPLINGS], body)])
 
 
@@ -149,8 +143,8 @@ def search_block(results: Path = RESULTS) -> str:
     best = [r for r in rows if r["versus"] == "best-regularized reg"]
     return "\n".join([
         f"Clean data, C = 64, {rows[0]['n_seeds']} seeds; Holm within each baseline's "
-        f"{len(own)} cells. Against reg of the same recipe: {tally(own)}; against the "
-        f"best-regularized reg: {tally(best)}.", "",
+        f"{len(own)} cells. Against reg of the same recipe: {verdict_tally(own)}; against the "
+        f"best-regularized reg: {verdict_tally(best)}.", "",
         markdown_table(["sampling", "λ", "bins", "lr", "epochs", "vs reg, same recipe",
                         "vs best-regularized reg"], body)])
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from clsreg.analysis.files import check_outputs, write_text_atomic
+from clsreg.analysis.inference import verdict_tally
 from clsreg.paper_figures.results import MissingResults, Results
 from clsreg.paper_figures.table import Table
 
@@ -86,8 +86,7 @@ def answer(protocol: list[dict], control: list[dict] | None,
                 "verdict": "Without the control, the gain above cannot be told apart from "
                            "regularization strength (reg+cls is λ× less regularized)."}
     helps = [r for r in control if r["verdict"].startswith("helps")]
-    tally = Counter(r["verdict"].split(" — ")[0].split(",")[0] for r in control)
-    counts = ", ".join(f"{count} {name}" for name, count in sorted(tally.items()))
+    counts = verdict_tally(control)
     controlled = (f"With weight decay 0 for both arms — the control that removes reg+cls's "
                   f"λ-times-weaker regularization — the same cells change by "
                   f"{_span(_cells(control, 'severe'))} (severe) and "

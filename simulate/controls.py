@@ -33,6 +33,7 @@ import numpy as np
 from clsreg.analysis.compare import RunIdentity, pair_runs
 from clsreg.analysis.errors import InputError
 from clsreg.analysis.files import atomic_path
+from clsreg.analysis.inference import verdict_tally
 from clsreg.analysis.vocabulary import DEFAULT_MARGIN, SAMPLINGS, SETTINGS
 from clsreg.simulate.grid import RECIPE_DEFAULTS, Grid, sim_identity
 from clsreg.simulate.report import (
@@ -240,8 +241,7 @@ def verdict(search: list[dict]) -> str:
     own_wins = sum(r["significant_gain"] for r in own)
     same_recipe = (f" Against plain reg of the same recipe (no decay, same learning rate and "
                    f"epochs) it is a significant gain in {own_wins} of {len(own)} cells.")
-    verdicts = Counter(r["verdict"].split(" — ")[0].split(",")[0] for r in against_best)
-    tally = ", ".join(f"{count} {name}" for name, count in sorted(verdicts.items()))
+    tally = verdict_tally(against_best)
     if not wins:
         best = min(against_best, key=lambda r: r["rel_change"])
         return (f"With the weight decay equalized, reg+cls beats the best-regularized reg in "
